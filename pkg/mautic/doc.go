@@ -1,0 +1,19 @@
+// Package mautic is a client for the parts of Mautic's REST API (v1, under
+// /api) that ej-mautic needs: creating, editing, reading and searching
+// contacts, one at a time or in batches, and probing a connection.
+//
+// Authentication is not its business: NewClient takes an *http.Client that
+// already adds the Bearer token (golang.org/x/oauth2), and Endpoint gives
+// that package Mautic's OAuth2 endpoints with the client credentials sent as
+// form fields, as Mautic requires.
+//
+// Every failure is an *APIError whose Kind says what to do about it
+// (retry, retry later, refresh the token, ask the author to authorize
+// again, give up). KindOf also classifies errors from golang.org/x/oauth2
+// and net/http, so a caller can branch on one value whatever failed.
+//
+// The behaviour it relies on is Mautic 5's, as captured in
+// shared/mautic/CONTRACT.md and its transcripts: 200 and 201 both mean
+// success when creating; batch answers carry a status per item; PATCH
+// merges where PUT would blank fields; "+" must be sent as %2B.
+package mautic
