@@ -1,0 +1,148 @@
+// Package awsapp wires ej-mautic's pieces on AWS from the Lambda
+// environment: DynamoDB, Secrets Manager and SQS clients built once per
+// container (outside the handler), the SSRF-safe Mautic client, and the
+// domain services on top. Endpoints can be redirected with the SDK's own
+// AWS_ENDPOINT_URL_<SERVICE> variables (tests use DynamoDB Local, fauxqs
+// and the Secrets Manager test server that way).
+package awsapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
+	"github.com/ejplatform/ej-mautic/pkg/httpapi"
+	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+	"github.com/ejplatform/ej-mautic/pkg/secretstore"
+	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
+	"github.com/ejplatform/ej-mautic/pkg/tokens"
+	"github.com/ejplatform/ej-mautic/pkg/votes"
+)
+
+// Extra environment of some functions.
+const (
+	EnvQueueURL = "QUEUE_URL" // the votes queue (callback requeues parked votes)
+	EnvDLQURL   = "DLQ_URL"   // the dead-letter queue (votes sends dead messages)
+)
+
+// App holds one container's clients.
+type App struct {
+	Config  config.Config
+	AWS     aws.Config
+	Meta    *dynamostore.Store
+	Secrets *secretstore.Store
+	SM      *secretsmanager.Client
+	SQS     *sqs.Client
+	HTTP    *http.Client // to Mautic
+	Logger  *slog.Logger
+}
+
+// Load reads the environment (failing with every missing variable) and
+// builds the clients.
+func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, error) {
+	cfg, err := config.FromEnv(req)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.DisableValidateResponseChecksum = true
+	})
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	if log == nil {
+		log = slog.Default()
+	}
+	return &App{
+		Config:  cfg,
+		AWS:     awsCfg,
+		Meta:    dynamostore.New(ddb, cfg.TableName),
+		Secrets: secretstore.New(sm, cfg.SecretPrefix),
+		SM:      sm,
+		SQS:     sqs.NewFromConfig(awsCfg),
+		HTTP:    safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist}),
+		Logger:  log,
+	}, nil
+}
+
+// Handlers builds the HTTP handlers. The app secret (API keys, link key)
+// is read once, when the function needs it (authorize and connections).
+func (a *App) Handlers(ctx context.Context) (*httpapi.Handlers, error) {
+	var app connection.AppSecret
+	if a.Config.AppSecretARN != "" {
+		s, err := secretstore.LoadAppSecret(ctx, a.SM, a.Config.AppSecretARN)
+		if err != nil {
+			return nil, fmt.Errorf("load app secret: %w", err)
+		}
+		app = s
+	}
+	opts := connection.Options{
+		Meta:          a.Meta,
+		Secrets:       a.Secrets,
+		LinkKey:       app.LinkKey,
+		HTTPClient:    a.HTTP,
+		PublicBaseURL: a.Config.PublicBaseURL,
+		Allowlist:     a.Config.Allowlist,
+		Logger:        a.Logger,
+	}
+	if q := os.Getenv(EnvQueueURL); q != "" {
+		queue := &sqsqueue.Queue{Client: a.SQS, URL: q}
+		opts.OnConnected = func(ctx context.Context, conversationID string) {
+			n, err := votes.Requeue(ctx, a.Meta, queue, conversationID)
+			if err != nil {
+				a.Logger.ErrorContext(ctx, "requeue parked votes", "conversation_id", conversationID, "requeued", n, "err", err)
+				return
+			}
+			if n > 0 {
+				a.Logger.InfoContext(ctx, "parked votes requeued", "conversation_id", conversationID, "requeued", n)
+			}
+		}
+	}
+	svc, err := connection.NewService(opts)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(svc, app.APIKeys, a.Logger)
+}
+
+// Tokens builds the token manager.
+func (a *App) Tokens() *tokens.Manager {
+	return tokens.NewManager(tokens.Options{
+		Secrets:    a.Secrets,
+		Leases:     a.Meta,
+		Refreshed:  a.Meta,
+		HTTPClient: a.HTTP,
+		Logger:     a.Logger,
+	})
+}
+
+// Processor builds the vote processor.
+func (a *App) Processor(tm *tokens.Manager) *votes.Processor {
+	return votes.NewProcessor(votes.Options{
+		Connections: a.Meta,
+		Store:       a.Meta,
+		Tokens:      tm,
+		PhoneRegion: a.Config.DefaultPhoneRegion,
+		Logger:      a.Logger,
+		Now:         time.Now,
+	})
+}
+
+// Queue is the votes queue and its DLQ from QUEUE_URL and DLQ_URL.
+func (a *App) Queue() *sqsqueue.Queue {
+	return &sqsqueue.Queue{Client: a.SQS, URL: os.Getenv(EnvQueueURL), DLQURL: os.Getenv(EnvDLQURL)}
+}

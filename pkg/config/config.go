@@ -1,0 +1,121 @@
+// Package config parses ej-mautic's configuration from the environment,
+// once, with clear errors for what is missing or malformed. Each Lambda
+// function asks for the variables it needs.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+)
+
+// Variable names, as in template.yaml and DESIGN.md.
+const (
+	EnvTableName          = "TABLE_NAME"
+	EnvSecretPrefix       = "SECRET_PREFIX"
+	EnvAppSecretARN       = "APP_SECRET_ARN"
+	EnvPublicBaseURL      = "PUBLIC_BASE_URL"
+	EnvDefaultPhoneRegion = "DEFAULT_PHONE_REGION"
+	EnvMauticAllowlist    = "MAUTIC_ALLOWLIST"
+	EnvLogLevel           = "LOG_LEVEL"
+	EnvKeepaliveAfterDays = "KEEPALIVE_AFTER_DAYS"
+)
+
+// Config is the parsed environment.
+type Config struct {
+	TableName          string
+	SecretPrefix       string
+	AppSecretARN       string
+	PublicBaseURL      string // no trailing slash
+	DefaultPhoneRegion string // ISO 3166-1 alpha-2, upper case; BR by default
+	Allowlist          *safehttp.Allowlist
+	LogLevel           slog.Level
+	KeepaliveAfter     time.Duration // default 7 days
+}
+
+// Required lists the variables a function cannot start without.
+type Required []string
+
+// The variables each function requires.
+var (
+	ForConnections = Required{EnvTableName, EnvSecretPrefix, EnvAppSecretARN, EnvPublicBaseURL}
+	ForAuthorize   = Required{EnvTableName, EnvAppSecretARN, EnvPublicBaseURL}
+	ForCallback    = Required{EnvTableName, EnvSecretPrefix, EnvPublicBaseURL}
+	ForVotes       = Required{EnvTableName, EnvSecretPrefix}
+	ForKeepalive   = Required{EnvTableName, EnvSecretPrefix}
+)
+
+var secretPrefixRe = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,256}$`)
+
+// FromEnv reads the process environment.
+func FromEnv(req Required) (Config, error) { return Parse(os.LookupEnv, req) }
+
+// Parse reads configuration through lookup, failing with every problem at
+// once when a required variable is missing or a value is malformed.
+func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
+	get := func(k string) string {
+		v, _ := lookup(k)
+		return strings.TrimSpace(v)
+	}
+	var errs []error
+	for _, k := range req {
+		if get(k) == "" {
+			errs = append(errs, fmt.Errorf("%s is required", k))
+		}
+	}
+	c := Config{
+		TableName:          get(EnvTableName),
+		SecretPrefix:       strings.TrimRight(get(EnvSecretPrefix), "/"),
+		AppSecretARN:       get(EnvAppSecretARN),
+		PublicBaseURL:      strings.TrimRight(get(EnvPublicBaseURL), "/"),
+		DefaultPhoneRegion: strings.ToUpper(get(EnvDefaultPhoneRegion)),
+		KeepaliveAfter:     7 * 24 * time.Hour,
+	}
+	if c.SecretPrefix != "" && !secretPrefixRe.MatchString(c.SecretPrefix) {
+		errs = append(errs, fmt.Errorf("%s %q may hold only letters, digits and /_+=.@-", EnvSecretPrefix, c.SecretPrefix))
+	}
+	if c.PublicBaseURL != "" {
+		u, err := url.Parse(c.PublicBaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("%s %q must be an absolute http(s) URL without query, fragment or user info", EnvPublicBaseURL, c.PublicBaseURL))
+		}
+	}
+	if c.DefaultPhoneRegion == "" {
+		c.DefaultPhoneRegion = "BR"
+	}
+	if phonenumbers.GetCountryCodeForRegion(c.DefaultPhoneRegion) == 0 {
+		errs = append(errs, fmt.Errorf("%s %q is not a known region code (for example BR)", EnvDefaultPhoneRegion, c.DefaultPhoneRegion))
+	}
+	allow, err := safehttp.ParseAllowlist(get(EnvMauticAllowlist))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvMauticAllowlist, err))
+	}
+	c.Allowlist = allow
+	if lv := get(EnvLogLevel); lv != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(lv)); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q must be DEBUG, INFO, WARN or ERROR", EnvLogLevel, lv))
+		}
+	}
+	if d := get(EnvKeepaliveAfterDays); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > 13 {
+			errs = append(errs, fmt.Errorf("%s %q must be a whole number of days from 1 to 13 (refresh tokens die after 14)", EnvKeepaliveAfterDays, d))
+		} else {
+			c.KeepaliveAfter = time.Duration(n) * 24 * time.Hour
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}

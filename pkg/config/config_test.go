@@ -1,0 +1,70 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	full := map[string]string{
+		EnvTableName:     "ejm",
+		EnvSecretPrefix:  "ej-mautic/",
+		EnvAppSecretARN:  "arn:aws:secretsmanager:sa-east-1:1:secret:app",
+		EnvPublicBaseURL: "https://api.example.org/",
+	}
+	c, err := Parse(env(full), ForConnections)
+	if err != nil {
+		t.Fatalf("Parse(full) error: %v", err)
+	}
+	if c.SecretPrefix != "ej-mautic" || c.PublicBaseURL != "https://api.example.org" {
+		t.Errorf("trailing slashes kept: prefix %q base %q", c.SecretPrefix, c.PublicBaseURL)
+	}
+	if c.DefaultPhoneRegion != "BR" {
+		t.Errorf("DefaultPhoneRegion = %q, want BR", c.DefaultPhoneRegion)
+	}
+	if c.KeepaliveAfter != 7*24*time.Hour {
+		t.Errorf("KeepaliveAfter = %v, want 7 days", c.KeepaliveAfter)
+	}
+
+	tests := []struct {
+		name    string
+		set     map[string]string
+		req     Required
+		wantErr []string
+	}{
+		{"missing required", map[string]string{}, ForConnections, []string{"TABLE_NAME is required", "SECRET_PREFIX is required", "APP_SECRET_ARN is required", "PUBLIC_BASE_URL is required"}},
+		{"votes need less", map[string]string{EnvTableName: "t", EnvSecretPrefix: "p"}, ForVotes, nil},
+		{"bad base url", map[string]string{EnvPublicBaseURL: "ftp://x"}, nil, []string{"PUBLIC_BASE_URL"}},
+		{"base url with query", map[string]string{EnvPublicBaseURL: "https://x/?a=1"}, nil, []string{"PUBLIC_BASE_URL"}},
+		{"bad region", map[string]string{EnvDefaultPhoneRegion: "XX"}, nil, []string{"DEFAULT_PHONE_REGION"}},
+		{"lower-case region ok", map[string]string{EnvDefaultPhoneRegion: "pt"}, nil, nil},
+		{"bad prefix", map[string]string{EnvSecretPrefix: "a b"}, nil, []string{"SECRET_PREFIX"}},
+		{"bad level", map[string]string{EnvLogLevel: "loud"}, nil, []string{"LOG_LEVEL"}},
+		{"keepalive too long", map[string]string{EnvKeepaliveAfterDays: "14"}, nil, []string{"KEEPALIVE_AFTER_DAYS"}},
+		{"bad allowlist", map[string]string{EnvMauticAllowlist: "::not a url::"}, nil, []string{"MAUTIC_ALLOWLIST"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(env(tt.set), tt.req)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Parse() error = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse() = nil error, want one mentioning %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Parse() error = %q, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}

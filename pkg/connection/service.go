@@ -1,0 +1,718 @@
+package connection
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+)
+
+// Lifetimes of the authorization artefacts.
+const (
+	LinkTTL  = 15 * time.Minute // signed authorize links
+	StateTTL = 10 * time.Minute // pending OAuth2 states (and their cookie)
+)
+
+// Problem is an error with a stable snake_case code and a human message,
+// safe to show to EJ or to the author: it never holds a secret.
+type Problem struct {
+	Status  int    // HTTP status for the API or the page
+	Code    string // stable, snake_case
+	Message string // human text, English
+	err     error  // cause, for logs (never shown)
+}
+
+func (p *Problem) Error() string { return p.Code + ": " + p.Message }
+
+// Unwrap returns the cause.
+func (p *Problem) Unwrap() error { return p.err }
+
+func problem(status int, code, msg string) *Problem {
+	return &Problem{Status: status, Code: code, Message: msg}
+}
+
+// Options wires a Service.
+type Options struct {
+	Meta    MetadataStore
+	Secrets SecretStore
+	// LinkKey signs authorize links (AppSecret.LinkKey); nil in a
+	// function that makes and checks none (callback).
+	LinkKey []byte
+	// HTTPClient talks to Mautic: the SSRF-safe client of package safehttp.
+	HTTPClient *http.Client
+	// PublicBaseURL is where this service is reachable by browsers and
+	// Mautic, e.g. https://abc.execute-api.sa-east-1.amazonaws.com.
+	PublicBaseURL string
+	// Allowlist exempts origins from the https/public-address rules.
+	Allowlist *safehttp.Allowlist
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// OnConnected, when set, runs after a connection becomes connected
+	// (to sync votes parked while it was not).
+	OnConnected func(ctx context.Context, conversationID string)
+	// Logger; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Service registers, reads and removes connections and runs the OAuth2
+// authorization-code flow for them.
+type Service struct {
+	meta         MetadataStore
+	secrets      SecretStore
+	links        *LinkSigner
+	hc           *http.Client
+	base         string // PublicBaseURL without trailing slash
+	basePath     string // its path ("" or "/stage"), which prefixes every route
+	secureCookie bool
+	allow        *safehttp.Allowlist
+	now          func() time.Time
+	onConnected  func(ctx context.Context, conversationID string)
+	log          *slog.Logger
+}
+
+// NewService checks opts and returns a Service.
+func NewService(opts Options) (*Service, error) {
+	if opts.Meta == nil || opts.Secrets == nil || opts.HTTPClient == nil {
+		return nil, errors.New("connection: Meta, Secrets and HTTPClient are required")
+	}
+	// The callback function signs no links and is not given the key.
+	var links *LinkSigner
+	if len(opts.LinkKey) > 0 {
+		var err error
+		if links, err = NewLinkSigner(opts.LinkKey); err != nil {
+			return nil, fmt.Errorf("connection: %w", err)
+		}
+	}
+	base, err := url.Parse(opts.PublicBaseURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" ||
+		base.User != nil || base.RawQuery != "" || base.Fragment != "" {
+		// Not quoted: a mistaken value may hold a password.
+		return nil, errors.New("connection: PUBLIC_BASE_URL must be an absolute http(s) URL with no user, query or fragment")
+	}
+	s := &Service{
+		meta:         opts.Meta,
+		secrets:      opts.Secrets,
+		links:        links,
+		hc:           opts.HTTPClient,
+		base:         strings.TrimRight(opts.PublicBaseURL, "/"),
+		basePath:     strings.TrimRight(base.EscapedPath(), "/"),
+		secureCookie: base.Scheme == "https",
+		allow:        opts.Allowlist,
+		now:          opts.Now,
+		onConnected:  opts.OnConnected,
+		log:          opts.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// RegisterRequest is the body of PUT /conversations/{id}/mautic.
+type RegisterRequest struct {
+	MauticURL    string `json:"mautic_url"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	ReturnURL    string `json:"return_url,omitempty"`
+}
+
+// View is a connection as the HTTP API shows it: never a secret or token.
+type View struct {
+	ConversationID        string     `json:"conversation_id"`
+	Status                Status     `json:"status"`
+	MauticURL             string     `json:"mautic_url"`
+	ClientID              string     `json:"client_id"`
+	RedirectURI           string     `json:"redirect_uri"`
+	MauticVersion         string     `json:"mautic_version,omitempty"`
+	ConnectedAt           *time.Time `json:"connected_at"`
+	LastSyncAt            *time.Time `json:"last_sync_at"`
+	VotesSynced           int64      `json:"votes_synced"`
+	ContactsCreated       int64      `json:"contacts_created"`
+	VotesSkipped          int64      `json:"votes_skipped"`
+	LastError             *LastError `json:"last_error"`
+	AuthorizeURL          string     `json:"authorize_url,omitempty"`
+	AuthorizeURLExpiresAt *time.Time `json:"authorize_url_expires_at,omitempty"`
+}
+
+var (
+	conversationIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	clientIDRe       = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,255}$`)
+)
+
+// ValidConversationID reports whether id can name a conversation: 1–64
+// letters, digits, '_' or '-'.
+func ValidConversationID(id string) bool { return conversationIDRe.MatchString(id) }
+
+func checkConversationID(id string) *Problem {
+	if !ValidConversationID(id) {
+		return problem(http.StatusBadRequest, "invalid_conversation_id", "conversation_id must be 1-64 letters, digits, '_' or '-'")
+	}
+	return nil
+}
+
+// RedirectURI is the callback URL to register in Mautic for a conversation.
+func (s *Service) RedirectURI(conversationID string) string {
+	return s.base + "/conversations/" + conversationID + "/mautic/callback"
+}
+
+// Register validates req, checks the credentials against Mautic, stores
+// them and starts (or restarts) authorization.
+func (s *Service) Register(ctx context.Context, conversationID string, req RegisterRequest) (View, error) {
+	if p := checkConversationID(conversationID); p != nil {
+		return View{}, p
+	}
+	mauticURL, err := safehttp.NormalizeMauticURL(req.MauticURL, s.allow)
+	if err != nil {
+		return View{}, &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: " + err.Error(), err: err}
+	}
+	if req.ClientID == "" || !clientIDRe.MatchString(req.ClientID) {
+		return View{}, problem(http.StatusBadRequest, "invalid_client_id", "client_id must be the public key from Mautic's API credentials (letters, digits, '_', '-', '.')")
+	}
+	if req.ClientSecret == "" {
+		return View{}, problem(http.StatusBadRequest, "missing_client_secret", "client_secret is required: the secret key from Mautic's API credentials")
+	}
+	if len(req.ClientSecret) > 512 || strings.ContainsAny(req.ClientSecret, " \t\r\n") {
+		return View{}, problem(http.StatusBadRequest, "invalid_client_secret", "client_secret must be the secret key from Mautic's API credentials, without spaces")
+	}
+	if req.ReturnURL != "" {
+		if err := safehttp.ValidateReturnURL(req.ReturnURL); err != nil {
+			return View{}, &Problem{Status: http.StatusBadRequest, Code: "invalid_return_url", Message: "return_url: " + err.Error(), err: err}
+		}
+	}
+	if p := s.preflight(ctx, mauticURL, req.ClientID, req.ClientSecret); p != nil {
+		return View{}, p
+	}
+
+	now := s.now().UTC()
+	c := Connection{ConversationID: conversationID, CreatedAt: now, Generation: nextGeneration(0, now)}
+	old, err := s.meta.GetConnection(ctx, conversationID)
+	switch {
+	case err == nil:
+		// Re-registration keeps history (counters) and bumps the
+		// generation so links and states of the old one stop working.
+		c = old
+		c.Generation = nextGeneration(old.Generation, now)
+	case errors.Is(err, ErrNotFound):
+	default:
+		return View{}, fmt.Errorf("load connection %s: %w", conversationID, err)
+	}
+	c.Status = StatusPending
+	c.MauticURL = mauticURL
+	c.ClientID = req.ClientID
+	c.ReturnURL = req.ReturnURL
+	c.UpdatedAt = now
+	c.ConnectedAt = time.Time{}
+	c.TokenRefreshedAt = time.Time{}
+	c.MauticVersion = ""
+	c.LastError = nil
+
+	if err := s.secrets.PutSecret(ctx, conversationID, Secret{ClientSecret: req.ClientSecret}); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// Secrets Manager is still carrying out a DELETE.
+			return View{}, &Problem{Status: http.StatusConflict, Code: "conflict", Message: "the previous connection of this conversation is still being deleted; try again in a few seconds", err: err}
+		}
+		return View{}, fmt.Errorf("store secret for conversation %s: %w", conversationID, err)
+	}
+	if err := s.meta.PutConnection(ctx, c); err != nil {
+		return View{}, fmt.Errorf("store connection %s: %w", conversationID, err)
+	}
+	s.log.InfoContext(ctx, "connection registered", "conversation_id", conversationID, "mautic_url", mauticURL, "generation", c.Generation)
+	return s.view(c, true), nil
+}
+
+// nextGeneration returns a generation above prev that a connection deleted
+// and registered again does not repeat either (its links and states must not
+// work for the new one): the clock in nanoseconds, or prev+1 if that is not
+// more.
+func nextGeneration(prev int64, now time.Time) int64 {
+	return max(prev+1, now.UnixNano())
+}
+
+// preflight checks a client id/secret pair (and that the API is enabled)
+// with a side-effect-free client_credentials token request.
+func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecret string) *Problem {
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {clientID},
+		"client_secret": {clientSecret},
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, mauticURL+"/oauth/v2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url cannot be requested", err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	apiErr := mautic.ParseError(resp.StatusCode, resp.Header, body)
+	if apiErr == nil {
+		return nil
+	}
+	switch {
+	case apiErr.Type == "unauthorized_client":
+		// The pair is right; this client may only not use this grant.
+		return nil
+	case apiErr.Type == "invalid_client":
+		return &Problem{Status: http.StatusBadRequest, Code: "invalid_client_credentials", Message: "Mautic rejected client_id/client_secret: copy the public and secret key of an OAuth 2 API credential", err: apiErr}
+	case resp.StatusCode == http.StatusNotFound:
+		// Mautic's token endpoint never answers 404: this is not the
+		// address of a Mautic (or misses the path it is installed under).
+		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: no Mautic OAuth2 token endpoint found at {mautic_url}/oauth/v2/token (HTTP 404); check the address, including any path Mautic is installed under", err: apiErr}
+	case apiErr.Type == "api_disabled":
+		return &Problem{Status: http.StatusBadRequest, Code: "mautic_api_disabled", Message: "Mautic's API is disabled: enable it in Configuration → API Settings and clear Mautic's cache", err: apiErr}
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: fmt.Sprintf("Mautic answered HTTP %d; try again later", resp.StatusCode), err: apiErr}
+	default:
+		return &Problem{Status: http.StatusBadRequest, Code: "mautic_rejected", Message: fmt.Sprintf("Mautic answered HTTP %d to a token request: is this a Mautic ≥ 4 with OAuth 2 credentials?", resp.StatusCode), err: apiErr}
+	}
+}
+
+// reason is a short, secret-free description of a transport error.
+func reason(err error) string {
+	var denied *safehttp.DeniedError
+	if errors.As(err, &denied) {
+		return denied.Error()
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // drop the URL: keep only what went wrong
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// Get returns the connection's view; a not-yet-connected one carries a
+// fresh authorize URL.
+func (s *Service) Get(ctx context.Context, conversationID string) (View, error) {
+	if p := checkConversationID(conversationID); p != nil {
+		return View{}, p
+	}
+	c, err := s.meta.GetConnection(ctx, conversationID)
+	if errors.Is(err, ErrNotFound) {
+		return View{}, problem(http.StatusNotFound, "not_found", "no Mautic connection for this conversation")
+	}
+	if err != nil {
+		return View{}, fmt.Errorf("load connection %s: %w", conversationID, err)
+	}
+	return s.view(c, c.Status != StatusConnected), nil
+}
+
+// Delete removes the connection's secret and metadata.
+func (s *Service) Delete(ctx context.Context, conversationID string) error {
+	if p := checkConversationID(conversationID); p != nil {
+		return p
+	}
+	if _, err := s.meta.GetConnection(ctx, conversationID); errors.Is(err, ErrNotFound) {
+		return problem(http.StatusNotFound, "not_found", "no Mautic connection for this conversation")
+	} else if err != nil {
+		return fmt.Errorf("load connection %s: %w", conversationID, err)
+	}
+	if err := s.secrets.DeleteSecret(ctx, conversationID); err != nil {
+		return fmt.Errorf("delete secret of conversation %s: %w", conversationID, err)
+	}
+	if err := s.meta.DeleteConnection(ctx, conversationID); err != nil {
+		return fmt.Errorf("delete connection %s: %w", conversationID, err)
+	}
+	s.log.InfoContext(ctx, "connection deleted", "conversation_id", conversationID)
+	return nil
+}
+
+func (s *Service) view(c Connection, withLink bool) View {
+	v := View{
+		ConversationID:  c.ConversationID,
+		Status:          c.Status,
+		MauticURL:       c.MauticURL,
+		ClientID:        c.ClientID,
+		RedirectURI:     s.RedirectURI(c.ConversationID),
+		MauticVersion:   c.MauticVersion,
+		ConnectedAt:     timePtr(c.ConnectedAt),
+		LastSyncAt:      timePtr(c.LastSyncAt),
+		VotesSynced:     c.VotesSynced,
+		ContactsCreated: c.ContactsCreated,
+		VotesSkipped:    c.VotesSkipped,
+		LastError:       c.LastError,
+	}
+	if withLink && s.links != nil {
+		exp := s.now().Add(LinkTTL).UTC().Truncate(time.Second)
+		v.AuthorizeURL = s.base + "/conversations/" + c.ConversationID + "/mautic/authorize?link=" +
+			url.QueryEscape(s.links.Sign(c.ConversationID, c.Generation, exp))
+		v.AuthorizeURLExpiresAt = &exp
+	}
+	return v
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// StateCookieName is the cookie that binds a pending state to the
+// author's browser.
+const StateCookieName = "ejm_oauth"
+
+// Authorization is what the authorize endpoint sends the browser: the
+// Mautic consent URL and the cookie that binds the state to this browser.
+type Authorization struct {
+	RedirectURL string
+	Cookie      *http.Cookie
+}
+
+// BeginAuthorization verifies a signed link and starts one authorization
+// attempt: a fresh single-use state, stored with the hash of a random
+// browser cookie.
+func (s *Service) BeginAuthorization(ctx context.Context, conversationID, link string) (Authorization, error) {
+	if p := checkConversationID(conversationID); p != nil {
+		return Authorization{}, p
+	}
+	if s.links == nil {
+		return Authorization{}, errors.New("connection: no link-signing key configured")
+	}
+	now := s.now()
+	gen, err := s.links.Verify(conversationID, link, now)
+	switch {
+	case errors.Is(err, ErrLinkExpired):
+		return Authorization{}, problem(http.StatusBadRequest, "link_expired", "this authorization link has expired")
+	case err != nil:
+		return Authorization{}, problem(http.StatusForbidden, "link_invalid", "this authorization link is not valid")
+	}
+	c, err := s.meta.GetConnection(ctx, conversationID)
+	if errors.Is(err, ErrNotFound) {
+		return Authorization{}, problem(http.StatusNotFound, "not_found", "this conversation has no Mautic connection any more")
+	}
+	if err != nil {
+		return Authorization{}, fmt.Errorf("load connection %s: %w", conversationID, err)
+	}
+	if c.Generation != gen {
+		return Authorization{}, problem(http.StatusBadRequest, "link_superseded", "the Mautic connection was registered again since this link was made")
+	}
+	state, err := randomToken()
+	if err != nil {
+		return Authorization{}, err
+	}
+	browser, err := randomToken()
+	if err != nil {
+		return Authorization{}, err
+	}
+	ps := PendingState{
+		State:          state,
+		ConversationID: conversationID,
+		Generation:     c.Generation,
+		BrowserHash:    hashHex(browser),
+		ExpiresAt:      now.Add(StateTTL).UTC(),
+	}
+	if err := s.meta.PutState(ctx, ps); err != nil {
+		return Authorization{}, fmt.Errorf("store state for conversation %s: %w", conversationID, err)
+	}
+	cfg := oauth2.Config{
+		ClientID:    c.ClientID,
+		Endpoint:    mautic.Endpoint(c.MauticURL),
+		RedirectURL: s.RedirectURI(conversationID),
+	}
+	return Authorization{
+		RedirectURL: cfg.AuthCodeURL(state),
+		Cookie: &http.Cookie{
+			Name:     StateCookieName,
+			Value:    browser,
+			Path:     s.cookiePath(conversationID),
+			MaxAge:   int(StateTTL / time.Second),
+			HttpOnly: true,
+			Secure:   s.secureCookie,
+			SameSite: http.SameSiteLaxMode,
+		},
+	}, nil
+}
+
+// cookiePath scopes the state cookie to one conversation's authorize and
+// callback routes, as the browser sees them under PUBLIC_BASE_URL (which
+// may carry a path, such as an API Gateway stage).
+func (s *Service) cookiePath(conversationID string) string {
+	return s.basePath + "/conversations/" + conversationID + "/mautic"
+}
+
+// ClearCookie expires the state cookie of a conversation.
+func (s *Service) ClearCookie(conversationID string) *http.Cookie {
+	return &http.Cookie{
+		Name:     StateCookieName,
+		Value:    "",
+		Path:     s.cookiePath(conversationID),
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   s.secureCookie,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// CallbackParams are the query parameters and cookie of a callback.
+type CallbackParams struct {
+	Code, State      string
+	Error, ErrorDesc string // OAuth2 error redirect (Mautic itself never sends one for Deny)
+	Cookie           string // value of StateCookieName, "" when absent
+}
+
+// Completed is a successful callback.
+type Completed struct {
+	Connection Connection
+	// ReturnURL is where to send the browser (return_url with
+	// mautic=connected), "" for the success page.
+	ReturnURL string
+}
+
+// CompleteAuthorization checks state and cookie (consuming the state),
+// exchanges the code at once, stores the token, probes the API and marks
+// the connection connected.
+func (s *Service) CompleteAuthorization(ctx context.Context, conversationID string, p CallbackParams) (Completed, error) {
+	if pr := checkConversationID(conversationID); pr != nil {
+		return Completed{}, pr
+	}
+	if p.State == "" {
+		if p.Error != "" {
+			return Completed{}, oauthErrorProblem(p.Error)
+		}
+		return Completed{}, problem(http.StatusBadRequest, "state_missing", "the answer from Mautic has no state")
+	}
+	now := s.now()
+	ps, err := s.meta.TakeState(ctx, p.State, now)
+	if errors.Is(err, ErrNotFound) {
+		return Completed{}, problem(http.StatusBadRequest, "state_invalid", "this authorization was already used or has expired")
+	}
+	if err != nil {
+		return Completed{}, fmt.Errorf("take state for conversation %s: %w", conversationID, err)
+	}
+	if ps.ConversationID != conversationID {
+		return Completed{}, problem(http.StatusBadRequest, "state_invalid", "this authorization belongs to another conversation")
+	}
+	if p.Cookie == "" || subtle.ConstantTimeCompare([]byte(hashHex(p.Cookie)), []byte(ps.BrowserHash)) != 1 {
+		return Completed{}, problem(http.StatusBadRequest, "cookie_mismatch", "this authorization was started in another browser")
+	}
+	if p.Error != "" {
+		return Completed{}, oauthErrorProblem(p.Error)
+	}
+	if p.Code == "" {
+		return Completed{}, problem(http.StatusBadRequest, "code_missing", "the answer from Mautic has no authorization code")
+	}
+	c, err := s.meta.GetConnection(ctx, conversationID)
+	if errors.Is(err, ErrNotFound) {
+		return Completed{}, problem(http.StatusNotFound, "not_found", "this conversation has no Mautic connection any more")
+	}
+	if err != nil {
+		return Completed{}, fmt.Errorf("load connection %s: %w", conversationID, err)
+	}
+	if c.Generation != ps.Generation {
+		return Completed{}, problem(http.StatusBadRequest, "link_superseded", "the Mautic connection was registered again since this authorization started")
+	}
+	sec, err := s.secrets.GetSecret(ctx, conversationID)
+	if err != nil {
+		return Completed{}, fmt.Errorf("load secret of conversation %s: %w", conversationID, err)
+	}
+
+	// Exchange at once: Mautic's codes live 30 seconds and work once.
+	cfg := oauth2.Config{
+		ClientID:     c.ClientID,
+		ClientSecret: sec.ClientSecret,
+		Endpoint:     mautic.Endpoint(c.MauticURL),
+		RedirectURL:  s.RedirectURI(conversationID),
+	}
+	hctx := context.WithValue(ctx, oauth2.HTTPClient, s.hc)
+	tok, err := cfg.Exchange(hctx, p.Code)
+	if err != nil {
+		pr := s.exchangeProblem(err)
+		if authorMustAct(pr.Code) {
+			// Say it in the connection's status too: the author may
+			// close this page, and EJ shows the status.
+			le := &LastError{Code: pr.Code, Message: pr.Message, At: s.now().UTC()}
+			if uerr := s.meta.UpdateStatus(ctx, conversationID, c.Status, le); uerr != nil {
+				s.log.WarnContext(ctx, "record exchange failure", "conversation_id", conversationID, "err", uerr)
+			}
+		}
+		return Completed{}, pr
+	}
+	sec.Token = tok
+	if err := s.secrets.PutSecret(ctx, conversationID, sec); err != nil {
+		return Completed{}, fmt.Errorf("store token of conversation %s: %w", conversationID, err)
+	}
+
+	now = s.now().UTC()
+	c.Status = StatusConnected
+	c.ConnectedAt = now
+	c.TokenRefreshedAt = now
+	c.UpdatedAt = now
+	c.LastError = nil
+	var result error
+	// Not cfg.Client: its http.Client drops s.hc's timeout and redirect
+	// policy (a redirect would carry the bearer token to wherever Mautic
+	// points), and it would refresh the token without storing the new one.
+	probeHC := &http.Client{
+		Transport:     &oauth2.Transport{Source: oauth2.StaticTokenSource(tok), Base: s.hc.Transport},
+		Timeout:       s.hc.Timeout,
+		CheckRedirect: s.hc.CheckRedirect,
+	}
+	mc, err := mautic.NewClient(c.MauticURL, probeHC)
+	if err != nil {
+		return Completed{}, fmt.Errorf("mautic client for conversation %s: %w", conversationID, err)
+	}
+	version, perr := mc.Probe(ctx)
+	if perr != nil {
+		code, msg, status := probeProblem(perr)
+		c.LastError = &LastError{Code: code, Message: msg, At: now}
+		if status != "" {
+			c.Status = status
+			result = &Problem{Status: http.StatusBadGateway, Code: code, Message: msg, err: perr}
+		}
+	} else {
+		c.MauticVersion = version
+	}
+	if err := s.meta.PutConnection(ctx, c); err != nil {
+		return Completed{}, fmt.Errorf("store connection %s: %w", conversationID, err)
+	}
+	if result != nil {
+		s.log.WarnContext(ctx, "connected but the API probe failed", "conversation_id", conversationID, "code", c.LastError.Code)
+		return Completed{Connection: c}, result
+	}
+	s.log.InfoContext(ctx, "connection connected", "conversation_id", conversationID, "mautic_version", c.MauticVersion)
+	if s.onConnected != nil {
+		s.onConnected(ctx, conversationID)
+	}
+	out := Completed{Connection: c}
+	if c.ReturnURL != "" {
+		out.ReturnURL = withQuery(c.ReturnURL, "mautic", "connected")
+	}
+	return out, nil
+}
+
+func oauthErrorProblem(code string) *Problem {
+	if code == "access_denied" {
+		return problem(http.StatusForbidden, "access_denied", "the authorization was refused in Mautic")
+	}
+	return problem(http.StatusBadRequest, "mautic_error", "Mautic answered with an error: "+sanitizeCode(code))
+}
+
+// sanitizeCode keeps an OAuth2 error code printable and short.
+func sanitizeCode(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// authorMustAct reports whether an exchange failure is one only the author
+// (or Mautic's admin) can fix; those are recorded as the connection's
+// last_error.
+func authorMustAct(code string) bool {
+	switch code {
+	case "invalid_client_credentials", "redirect_uri_mismatch", "mautic_api_disabled":
+		return true
+	}
+	return false
+}
+
+func (s *Service) exchangeProblem(err error) *Problem {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		apiErr := mautic.ParseError(re.Response.StatusCode, re.Response.Header, re.Body)
+		if apiErr != nil {
+			switch apiErr.Type {
+			case "invalid_grant":
+				return &Problem{Status: http.StatusBadRequest, Code: "code_rejected", Message: "Mautic did not accept the authorization code (it lives 30 seconds and works once)", err: apiErr}
+			case "invalid_client":
+				return &Problem{Status: http.StatusBadRequest, Code: "invalid_client_credentials", Message: "Mautic rejected the client credentials; they may have been changed or deleted in Mautic", err: apiErr}
+			case "redirect_uri_mismatch":
+				return &Problem{Status: http.StatusBadRequest, Code: "redirect_uri_mismatch", Message: "the redirect URI registered in Mautic does not match this service's callback", err: apiErr}
+			case "api_disabled":
+				return &Problem{Status: http.StatusBadGateway, Code: "mautic_api_disabled", Message: "Mautic's API is disabled", err: apiErr}
+			}
+			if apiErr.Status >= 500 {
+				return &Problem{Status: http.StatusBadGateway, Code: "mautic_unreachable", Message: fmt.Sprintf("Mautic answered HTTP %d", apiErr.Status), err: apiErr}
+			}
+			return &Problem{Status: http.StatusBadGateway, Code: "exchange_failed", Message: fmt.Sprintf("Mautic refused the code exchange (HTTP %d)", apiErr.Status), err: apiErr}
+		}
+	}
+	return &Problem{Status: http.StatusBadGateway, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
+}
+
+// probeProblem maps a failed API probe to a last_error and, for problems
+// only the author can fix, the status to set.
+func probeProblem(err error) (code, msg string, status Status) {
+	var apiErr *mautic.APIError
+	errors.As(err, &apiErr)
+	switch mautic.KindOf(err) {
+	case mautic.KindAPIDisabled:
+		return "mautic_api_disabled", "Mautic's API is disabled: enable it in Configuration → API Settings, clear Mautic's cache, then connect again", StatusNeedsReauthorization
+	case mautic.KindPermanent:
+		if apiErr != nil && apiErr.Status == http.StatusForbidden {
+			return "mautic_permission_denied", "the Mautic user who authorized has no permission to use contacts through the API: authorize with a user that has API access and contact permissions", StatusNeedsReauthorization
+		}
+		msg := "Mautic refused the first API call"
+		if apiErr != nil {
+			msg = fmt.Sprintf("%s (HTTP %d)", msg, apiErr.Status)
+		}
+		return "mautic_probe_failed", msg, StatusNeedsReauthorization
+	case mautic.KindTokenInvalid:
+		return "mautic_token_rejected", "Mautic rejected the new token (a host that drops the Authorization header does this): see the troubleshooting guide", StatusNeedsReauthorization
+	default:
+		// Transient: the token is stored; votes will retry.
+		return "mautic_unreachable", "the first API call to Mautic failed: " + reason(err), ""
+	}
+}
+
+func withQuery(raw, key, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 16) // 128 bits
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hashHex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
