@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ejplatform/ej-mautic/pkg/localapp"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address of the HTTP API")
+	dataDir := fs.String("data-dir", ".ejmautic", "directory of the embedded store")
+	simAddr := fs.String("mautic-sim", "", "also run the simulated Mautic on this address (e.g. 127.0.0.1:8300) and allowlist it")
+	queueURL := fs.String("sqs-queue-url", "", "poll this SQS queue instead of the local queue (AWS env/endpoint settings apply)")
+	dlqURL := fs.String("sqs-dlq-url", "", "dead-letter queue for --sqs-queue-url")
+	workers := fs.Int("workers", 2, "concurrent vote consumers")
+	verbose := fs.Bool("v", false, "log every batch")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ejmautic serve [--addr 127.0.0.1:8080] [--data-dir .ejmautic] [--mautic-sim 127.0.0.1:8300] [--sqs-queue-url URL]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := localapp.Options{
+		Addr: *addr, DataDir: *dataDir, SimAddr: *simAddr,
+		SQSQueueURL: *queueURL, SQSDLQURL: *dlqURL,
+		Env: os.LookupEnv, Workers: *workers, Logger: log,
+	}
+	if *queueURL != "" {
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+		opts.SQSClient = sqs.NewFromConfig(awsCfg)
+	}
+	srv, err := localapp.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	printBanner(stdout, srv, *dataDir, *queueURL)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping…")
+	return srv.Close()
+}
+
+func printBanner(w io.Writer, srv *localapp.Server, dataDir, queueURL string) {
+	abs, _ := filepath.Abs(dataDir)
+	fmt.Fprintf(w, "ej-mautic is running locally (no AWS).\n\n")
+	fmt.Fprintf(w, "  API            %s   (PUBLIC_BASE_URL %s)\n", srv.URL, srv.BaseURL)
+	fmt.Fprintf(w, "  data dir       %s\n", abs)
+	if queueURL != "" {
+		fmt.Fprintf(w, "  votes queue    %s (SQS)\n", queueURL)
+	} else {
+		fmt.Fprintf(w, "  votes queue    local, durable: POST %s/votes\n", srv.URL)
+	}
+	key := srv.APIKeys[0]
+	switch {
+	case srv.KeyIsNew:
+		fmt.Fprintf(w, "  API key        %s   (new: kept in the data dir; shown only now)\n", key)
+	case os.Getenv("EJMAUTIC_API_KEYS") != "":
+		fmt.Fprintf(w, "  API key        from EJMAUTIC_API_KEYS\n")
+		key = "$KEY"
+	default:
+		fmt.Fprintf(w, "  API key        %s   (kept in the data dir)\n", key)
+	}
+	if srv.Sim == nil {
+		fmt.Fprintf(w, "\nConnect a conversation to a Mautic with PUT %s/conversations/{id}/mautic (see README.md).\n", srv.URL)
+		return
+	}
+	id, secret := srv.Sim.CreateClient([]string{srv.BaseURL + "/"}, true)
+	fmt.Fprintf(w, "  simulated      %s   (login admin / mautic; controls under /_sim/)\n", srv.SimURL)
+	fmt.Fprintf(w, `
+Try it, step by step:
+
+1. Connect conversation 42 to the simulated Mautic (an API credential was
+   just created there, with redirect URI %s/):
+
+   curl -sS -X PUT %s/conversations/42/mautic \
+     -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+     -d '{"mautic_url":"%s","client_id":"%s","client_secret":"%s"}'
+
+2. Open the "authorize_url" it prints in a browser, log in as admin / mautic
+   and click Accept. The page then says "Mautic conectado".
+
+3. Push votes (one object or an array):
+
+   curl -sS -X POST %s/votes -H 'Content-Type: application/json' \
+     -d '{"version":1,"vote_id":"1","conversation_id":"42","comment_id":"7","choice":"agree","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"1001","phone":"61999998888","name":"Ana"}}'
+
+4. See the result:
+
+   curl -sS %s/conversations/42/mautic -H 'Authorization: Bearer %s'
+   curl -sS %s/_sim/contacts
+
+Or run the whole path at once: ejmautic demo. Ctrl-C stops.
+`, srv.BaseURL, srv.URL, key, srv.SimURL, id, secret, srv.URL, srv.URL, key, srv.SimURL)
+}

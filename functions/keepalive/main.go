@@ -1,0 +1,32 @@
+// Command keepalive is the scheduled Lambda function that refreshes idle
+// connections before their Mautic refresh token dies.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ejplatform/ej-mautic/pkg/awsapp"
+	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/keepalive"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	slog.SetDefault(log)
+	app, err := awsapp.Load(context.Background(), config.ForKeepalive, log)
+	if err != nil {
+		log.Error("start-up", "err", err)
+		os.Exit(1)
+	}
+	tm := app.Tokens()
+	lambda.Start(func(ctx context.Context, _ json.RawMessage) (keepalive.Report, error) {
+		return keepalive.Run(ctx, app.Meta, tm, time.Now(), app.Config.KeepaliveAfter, log)
+	})
+}

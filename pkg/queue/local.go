@@ -1,0 +1,93 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/votes"
+)
+
+// Local is the durable local queue of `ejmautic serve` as a Source.
+type Local struct {
+	Store *localstore.Store
+	// Visibility is how long a received message stays hidden; 5 min by
+	// default.
+	Visibility time.Duration
+	// Wait is how long Receive waits for messages when the queue is
+	// empty; 200 ms by default.
+	Wait time.Duration
+	Now  func() time.Time
+	// Notify, when set, wakes a waiting Receive (POST /votes sends on it).
+	Notify chan struct{}
+}
+
+func (l *Local) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// Receive takes up to limit visible messages, waiting up to Wait for some.
+func (l *Local) Receive(ctx context.Context, limit int) ([]Received, error) {
+	vis := l.Visibility
+	if vis == 0 {
+		vis = 5 * time.Minute
+	}
+	wait := l.Wait
+	if wait == 0 {
+		wait = 200 * time.Millisecond
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		got, err := l.Store.Receive(ctx, limit, vis, l.now())
+		if err != nil || len(got) > 0 {
+			out := make([]Received, len(got))
+			for i, m := range got {
+				out[i] = Received{Message: votes.Message{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}, Handle: m.ID}
+			}
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-deadline.C:
+			return nil, nil
+		case <-l.Notify:
+		}
+	}
+}
+
+// Ack deletes messages.
+func (l *Local) Ack(ctx context.Context, msgs []Received) error {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.Handle
+	}
+	return l.Store.Delete(ctx, ids...)
+}
+
+// Retry makes messages visible again after their back-off.
+func (l *Local) Retry(ctx context.Context, msgs []Retry) error {
+	var errs []error
+	for _, m := range msgs {
+		if err := l.Store.Release(ctx, m.Handle, l.now().Add(m.After)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeadLetter moves messages to the local dead-letter bucket.
+func (l *Local) DeadLetter(ctx context.Context, msgs []Dead) error {
+	var errs []error
+	for _, m := range msgs {
+		if err := l.Store.DeadLetter(ctx, m.Handle, m.Reason); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,963 @@
+// Package votes turns EJ's vote messages into Mautic contacts: it reads the
+// SQS message bodies EJ sends for each vote (see docs/ej-integration.md and
+// docs/vote.schema.json) and normalizes the participant's phone to E.164.
+//
+// A message body holds one vote object or a JSON array of them:
+//
+//	{
+//	  "version": 1,
+//	  "vote_id": "981234",
+//	  "conversation_id": "42",
+//	  "comment_id": "7",
+//	  "choice": "agree",
+//	  "channel": "telegram",
+//	  "voted_at": "2026-11-26T12:00:00Z",
+//	  "participant": {"id": "1001", "phone": "61999998888", "email": "ana@example.org", "name": "Ana", "mautic_id": 5531}
+//	}
+//
+// [Decode] reads and validates a body; [NormalizePhone] turns the raw phone
+// into E.164 for the configured default region.
+package votes
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MessageVersion is the version of the vote message this package reads.
+// Messages with a greater version are refused (see [Decode]).
+const MessageVersion = 1
+
+// MaxBodySize is the largest message body Decode accepts, in bytes: SQS's
+// limit of 256 KiB.
+const MaxBodySize = 256 << 10
+
+// Limits on the fields of a vote, in characters (runes).
+const (
+	maxIDLen      = 64  // vote_id, conversation_id, comment_id, participant.id, channel
+	maxNameLen    = 255 // participant.name; longer names are cut
+	maxPhoneLen   = 64  // participant.phone; longer phones are dropped
+	maxEmailLen   = 254 // participant.email, in bytes (RFC 5321 path limit)
+	maxListedErrs = 10  // invalid votes listed one by one in Decode's error
+)
+
+// Dates outside these years are refused as absurd (written year, in the
+// message's own time zone).
+const (
+	minVoteYear = 2000
+	maxVoteYear = 2100
+)
+
+// Choice is a participant's answer to a comment. Its values are the integers
+// EJ uses internally.
+type Choice int8
+
+// The choices a vote can carry.
+const (
+	ChoiceSkip     Choice = 0
+	ChoiceAgree    Choice = 1
+	ChoiceDisagree Choice = -1
+)
+
+// String returns "agree", "disagree" or "skip", or "Choice(n)" for a value
+// that is none of them.
+func (c Choice) String() string {
+	switch c {
+	case ChoiceAgree:
+		return "agree"
+	case ChoiceDisagree:
+		return "disagree"
+	case ChoiceSkip:
+		return "skip"
+	}
+	return "Choice(" + strconv.Itoa(int(c)) + ")"
+}
+
+// MarshalJSON encodes c as its name ("agree", "disagree" or "skip"), the form
+// messages use. A value that is none of them is an error.
+func (c Choice) MarshalJSON() ([]byte, error) {
+	switch c {
+	case ChoiceAgree, ChoiceDisagree, ChoiceSkip:
+		return []byte(`"` + c.String() + `"`), nil
+	}
+	return nil, fmt.Errorf("votes: invalid choice %d", int(c))
+}
+
+// Participant is the person who voted, as EJ knows them. Only ID is always
+// set; a participant with no phone, email or MauticID makes no contact.
+type Participant struct {
+	// ID is EJ's id for the participant, unique within EJ.
+	ID string `json:"id"`
+	// Phone is the phone as EJ sent it (trimmed), not yet normalized: pass
+	// it to NormalizePhone with the configured default region.
+	Phone string `json:"phone,omitempty"`
+	// Email is a plain address ("ana@Example.org" becomes
+	// "ana@example.org"), or empty.
+	Email string `json:"email,omitempty"`
+	// Name is the participant's name, trimmed and at most 255 characters.
+	Name string `json:"name,omitempty"`
+	// MauticID is the Mautic contact EJ already tracks for the participant
+	// (the mtc_id cookie), or 0 when none.
+	MauticID int64 `json:"mautic_id,omitempty"`
+}
+
+// Vote is one decoded vote message. It marshals back (encoding/json) to a
+// version 1 message that Decode accepts and reads as the same vote.
+type Vote struct {
+	// Version is the message version; always MessageVersion after Decode.
+	Version int `json:"version"`
+	// VoteID, ConversationID and CommentID are EJ's ids. An id sent as a
+	// JSON number is kept as its decimal digits (42 and "42" are the same
+	// id); an id sent as a string is kept as is, trimmed ("042" is not "42").
+	VoteID         string `json:"vote_id"`
+	ConversationID string `json:"conversation_id"`
+	CommentID      string `json:"comment_id"`
+	Choice         Choice `json:"choice"`
+	// Channel is where the vote was cast ("telegram", "whatsapp", …), or
+	// empty.
+	Channel string `json:"channel,omitempty"`
+	// VotedAt is when the vote was cast, with the offset the message gave
+	// (compare with Before/After/Equal, not ==).
+	VotedAt     time.Time   `json:"voted_at"`
+	Participant Participant `json:"participant"`
+	// Warnings lists what Decode dropped or changed without refusing the
+	// vote (an invalid email, a phone or name too long), for logs. It never
+	// holds the dropped values themselves.
+	Warnings []string `json:"-"`
+}
+
+// DecodeError describes why a message body, or one vote in it, was refused.
+// Every DecodeError is permanent: the same body can never decode.
+type DecodeError struct {
+	// Index is the vote's position in the body: 0 for a single object, its
+	// zero-based index for an array. -1 when the body as a whole is at fault.
+	Index int
+	// Field is the offending field ("choice", "participant.id"), or empty.
+	Field string
+	// Reason says what is wrong, without the offending value.
+	Reason string
+}
+
+// Error returns, for example, "vote 2: participant.id: is required" or
+// "vote message: body is empty".
+func (e *DecodeError) Error() string {
+	var b strings.Builder
+	if e.Index < 0 {
+		b.WriteString("vote message: ")
+	} else {
+		b.WriteString("vote ")
+		b.WriteString(strconv.Itoa(e.Index))
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// IsPermanent reports whether err (or an error it wraps) is a decode error.
+// Every decode error is permanent, malformed or of an unknown version: the
+// consumer should send the message to the dead-letter queue, with
+// err.Error() as the reason, rather than retry it.
+func IsPermanent(err error) bool {
+	var de *DecodeError
+	return errors.As(err, &de)
+}
+
+// Decode reads a message body: one vote object, or a JSON array of at least
+// one. It returns the votes in the order of the body.
+//
+// When the body as a whole is unusable (empty, over MaxBodySize, not JSON,
+// not an object or an array of them, an empty array), Decode returns no votes
+// and a *DecodeError with Index -1. When some votes are invalid, Decode
+// returns the valid ones and an error listing the others (one *DecodeError
+// each; errors.Join of them when more than one, the first ten listed): the
+// consumer processes the votes it got and sends the message to the
+// dead-letter queue. Redriving it later is harmless, since processing is
+// idempotent on conversation_id + vote_id.
+//
+// Fields, all required unless marked optional:
+//   - version: the integer 1. A greater version is refused as
+//     "unsupported message version N (this consumer understands 1)"; the
+//     consumer must be upgraded before the message is redriven.
+//   - vote_id, conversation_id, comment_id, participant.id: a string, or a
+//     non-negative whole JSON number (kept as its digits). Strings are trimmed
+//     and must then be 1–64 characters without control characters;
+//     conversation_id must also be 1–64 letters, digits, '_' or '-'.
+//   - choice: "agree", "disagree" or "skip" (any case), or EJ's integers 1,
+//     -1 and 0, as numbers or strings.
+//   - voted_at: an RFC 3339 date-time with a time zone, in the years 2000 to
+//     2100.
+//   - channel (optional): a string of at most 64 characters.
+//   - participant.phone (optional): a string, or a JSON number of digits.
+//     Kept raw (see NormalizePhone); one longer than 64 characters is
+//     dropped with a warning.
+//   - participant.email (optional): a plain address, its domain lower-cased.
+//     An invalid one (net/mail cannot parse it, or it has a display name or
+//     angle brackets, or its domain has no dot) is dropped with a warning, not
+//     refused: the contact can still be made from the phone.
+//   - participant.name (optional): trimmed; cut to 255 characters, or
+//     dropped when it holds control characters, with a warning.
+//   - participant.mautic_id (optional): a non-negative integer, as a number
+//     or a string; 0 or "" means none.
+//
+// Optional fields may be null. Unknown fields are ignored at every level, so
+// EJ can add fields without a new version. Keys match exactly ("Vote_ID" is
+// an unknown field), and a repeated key's last value wins, as in JSON Schema
+// validators: every body docs/vote.schema.json accepts, Decode accepts
+// (without warnings), and Decode is lenient only beyond it (surrounding white
+// space, the case of a choice, bad contact details dropped).
+func Decode(body []byte) ([]Vote, error) {
+	if len(body) > MaxBodySize {
+		return nil, bodyError(fmt.Sprintf("body is %d bytes, more than the %d-byte (256 KiB) SQS limit", len(body), MaxBodySize))
+	}
+	start := bytes.TrimLeft(body, " \t\r\n")
+	if len(start) == 0 {
+		return nil, bodyError("body is empty")
+	}
+	// One pass of encoding/json's scanner checks the syntax; the walk below
+	// relies on it, and reads the body once more without reflection.
+	if !json.Valid(body) {
+		var discard json.RawMessage
+		err := json.Unmarshal(body, &discard) // for the scanner's message
+		return nil, bodyError("body is not valid JSON: " + err.Error())
+	}
+	switch start[0] {
+	case '{':
+		var rv rawVote
+		rv.fill(start)
+		v, derr := rv.vote(0)
+		if derr != nil {
+			return nil, derr
+		}
+		return []Vote{v}, nil
+	case '[':
+		return decodeArray(start)
+	}
+	return nil, bodyError("body must be a vote object or a non-empty array of them")
+}
+
+func decodeArray(arr []byte) ([]Vote, error) {
+	var (
+		votes   []Vote
+		errs    []error
+		invalid int
+		rv      rawVote
+	)
+	it := iter{b: arr, i: 1}
+	i := 0
+	for ; ; i++ {
+		elem, ok := it.nextElem()
+		if !ok {
+			break
+		}
+		var derr *DecodeError
+		if elem[0] != '{' {
+			derr = &DecodeError{Index: i, Reason: "must be a vote object"}
+		} else {
+			rv = rawVote{}
+			rv.fill(elem)
+			var v Vote
+			v, derr = rv.vote(i)
+			if derr == nil {
+				votes = append(votes, v)
+				continue
+			}
+		}
+		invalid++
+		if invalid <= maxListedErrs {
+			errs = append(errs, derr)
+		}
+	}
+	switch {
+	case i == 0:
+		return nil, bodyError("body is an empty array; send at least one vote")
+	case invalid == 0:
+		return votes, nil
+	case invalid == 1:
+		return votes, errs[0]
+	case invalid > maxListedErrs:
+		errs = append(errs, bodyError(fmt.Sprintf("%d more invalid votes not listed", invalid-maxListedErrs)))
+	}
+	return votes, errors.Join(errs...)
+}
+
+func bodyError(reason string) *DecodeError {
+	return &DecodeError{Index: -1, Reason: reason}
+}
+
+// iter walks the members of a JSON object or the elements of an array,
+// which json.Valid has accepted, without allocating. It matches keys
+// exactly, as JSON Schema does (encoding/json would fold their case).
+type iter struct {
+	b []byte // the object or array, from its opening bracket
+	i int    // the position after the opening bracket or the last value
+}
+
+// nextMember returns the next member's key (unquoted) and value.
+func (it *iter) nextMember() (key, value []byte, ok bool) {
+	if !it.separator() || it.b[it.i] != '"' {
+		return nil, nil, false
+	}
+	key = it.value()
+	it.space()
+	if it.i >= len(it.b) || it.b[it.i] != ':' {
+		return nil, nil, false
+	}
+	it.i++
+	it.space()
+	if it.i >= len(it.b) {
+		return nil, nil, false
+	}
+	return keyName(key), it.value(), true
+}
+
+// nextElem returns the next element of an array.
+func (it *iter) nextElem() (value []byte, ok bool) {
+	if !it.separator() {
+		return nil, false
+	}
+	switch it.b[it.i] {
+	case ']', '}':
+		return nil, false
+	}
+	return it.value(), true
+}
+
+// separator moves past white space and a comma, and reports whether
+// anything is left.
+func (it *iter) separator() bool {
+	it.space()
+	if it.i < len(it.b) && it.b[it.i] == ',' {
+		it.i++
+		it.space()
+	}
+	return it.i < len(it.b)
+}
+
+func (it *iter) space() {
+	for it.i < len(it.b) {
+		switch it.b[it.i] {
+		case ' ', '\t', '\n', '\r':
+			it.i++
+		default:
+			return
+		}
+	}
+}
+
+// value returns the JSON value that starts at it.i and moves past it.
+func (it *iter) value() []byte {
+	start := it.i
+	switch it.b[it.i] {
+	case '"':
+		it.skipString()
+	case '{', '[':
+		depth := 0
+	loop:
+		for it.i < len(it.b) {
+			switch it.b[it.i] {
+			case '"':
+				it.skipString()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					it.i++
+					break loop
+				}
+			}
+			it.i++
+		}
+	default: // a number, true, false or null
+		for it.i < len(it.b) {
+			switch it.b[it.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return it.b[start:it.i]
+			}
+			it.i++
+		}
+	}
+	return it.b[start:it.i]
+}
+
+func (it *iter) skipString() {
+	it.i++ // the opening quote
+	for it.i < len(it.b) {
+		switch it.b[it.i] {
+		case '\\':
+			it.i++
+		case '"':
+			it.i++
+			return
+		}
+		it.i++
+	}
+	it.i = len(it.b)
+}
+
+// keyName returns the text of the quoted key.
+func keyName(quoted []byte) []byte {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	s, _ := unquote(quoted)
+	return []byte(s)
+}
+
+// kind is the JSON type of a field's value, as far as Decode cares.
+type kind uint8
+
+const (
+	kindAbsent kind = iota // the key was not there
+	kindNull
+	kindString
+	kindNumber
+	kindObject
+	kindOther // true, false, an array, or an object where none is expected
+)
+
+// field holds the value of one member of a vote, copied out of the body.
+type field struct {
+	kind kind
+	s    string // the unquoted string, or the number's literal
+}
+
+func (f *field) set(data []byte) {
+	*f = field{kind: kindOther}
+	switch c := data[0]; {
+	case c == 'n':
+		f.kind = kindNull
+	case c == '"':
+		if s, ok := unquote(data); ok {
+			f.kind, f.s = kindString, s
+		}
+	case c == '-' || '0' <= c && c <= '9':
+		f.kind, f.s = kindNumber, string(data)
+	}
+}
+
+// unquote returns the JSON string data (quotes included) as a Go string.
+func unquote(data []byte) (string, bool) {
+	if len(data) < 2 {
+		return "", false
+	}
+	inner := data[1 : len(data)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true // no escapes: the common case
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+type rawVote struct {
+	Version, VoteID, ConversationID, CommentID, Choice, Channel, VotedAt field
+
+	Participant rawParticipant
+}
+
+type rawParticipant struct {
+	kind                             kind // kindObject when it was an object
+	ID, Phone, Email, Name, MauticID field
+}
+
+// fill reads the members of the vote object obj; unknown ones are ignored,
+// and a repeated key's last value wins.
+func (r *rawVote) fill(obj []byte) {
+	it := iter{b: obj, i: 1}
+	for {
+		key, value, ok := it.nextMember()
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "version":
+			r.Version.set(value)
+		case "vote_id":
+			r.VoteID.set(value)
+		case "conversation_id":
+			r.ConversationID.set(value)
+		case "comment_id":
+			r.CommentID.set(value)
+		case "choice":
+			r.Choice.set(value)
+		case "channel":
+			r.Channel.set(value)
+		case "voted_at":
+			r.VotedAt.set(value)
+		case "participant":
+			r.fillParticipant(value)
+		}
+	}
+}
+
+func (r *rawVote) fillParticipant(value []byte) {
+	p := &r.Participant
+	*p = rawParticipant{}
+	switch value[0] {
+	case 'n':
+		p.kind = kindNull
+		return
+	case '{':
+		p.kind = kindObject
+	default:
+		p.kind = kindOther
+		return
+	}
+	it := iter{b: value, i: 1}
+	for {
+		key, value, ok := it.nextMember()
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "id":
+			p.ID.set(value)
+		case "phone":
+			p.Phone.set(value)
+		case "email":
+			p.Email.set(value)
+		case "name":
+			p.Name.set(value)
+		case "mautic_id":
+			p.MauticID.set(value)
+		}
+	}
+}
+
+// vote validates r, the vote at index in its body.
+func (r *rawVote) vote(index int) (Vote, *DecodeError) {
+	fail := func(field, reason string) (Vote, *DecodeError) {
+		return Vote{}, &DecodeError{Index: index, Field: field, Reason: reason}
+	}
+	if reason := checkVersion(r.Version); reason != "" {
+		return fail("version", reason)
+	}
+	v := Vote{Version: MessageVersion}
+	var reason string
+	if v.VoteID, reason = parseID(r.VoteID); reason != "" {
+		return fail("vote_id", reason)
+	}
+	if v.ConversationID, reason = parseID(r.ConversationID); reason != "" {
+		return fail("conversation_id", reason)
+	}
+	if !validConversationID(v.ConversationID) {
+		return fail("conversation_id", "must be 1-64 letters, digits, '_' or '-'")
+	}
+	if v.CommentID, reason = parseID(r.CommentID); reason != "" {
+		return fail("comment_id", reason)
+	}
+	if v.Choice, reason = parseChoice(r.Choice); reason != "" {
+		return fail("choice", reason)
+	}
+	if v.VotedAt, reason = parseTime(r.VotedAt); reason != "" {
+		return fail("voted_at", reason)
+	}
+	if v.Channel, reason = parseChannel(r.Channel); reason != "" {
+		return fail("channel", reason)
+	}
+
+	p := &r.Participant
+	switch p.kind {
+	case kindAbsent, kindNull:
+		return fail("participant", "is required")
+	case kindObject:
+	default:
+		return fail("participant", "must be an object")
+	}
+	pf := p
+	if v.Participant.ID, reason = parseID(pf.ID); reason != "" {
+		return fail("participant.id", reason)
+	}
+	if v.Participant.MauticID, reason = parseMauticID(pf.MauticID); reason != "" {
+		return fail("participant.mautic_id", reason)
+	}
+	var warning string
+	if v.Participant.Phone, warning, reason = parsePhone(pf.Phone); reason != "" {
+		return fail("participant.phone", reason)
+	}
+	v.warn("participant.phone", warning)
+	if v.Participant.Email, warning, reason = parseEmail(pf.Email); reason != "" {
+		return fail("participant.email", reason)
+	}
+	v.warn("participant.email", warning)
+	if v.Participant.Name, warning, reason = parseName(pf.Name); reason != "" {
+		return fail("participant.name", reason)
+	}
+	v.warn("participant.name", warning)
+	return v, nil
+}
+
+func (v *Vote) warn(field, warning string) {
+	if warning != "" {
+		v.Warnings = append(v.Warnings, field+": "+warning)
+	}
+}
+
+const (
+	reasonRequired    = "is required"
+	reasonInteger     = "must be an integer"
+	reasonID          = "must be a string or a whole number"
+	reasonEmpty       = "must not be empty"
+	reasonControl     = "must not contain control characters"
+	reasonTooLongID   = "must be at most 64 characters"
+	reasonNegative    = "must not be negative"
+	reasonChoice      = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
+	reasonTime        = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
+	reasonTimeRange   = "must be in the years 2000 to 2100"
+	reasonString      = "must be a string"
+	reasonStringOrNum = "must be a string or a number"
+	reasonMauticID    = "must be a non-negative integer, as a number or a string"
+)
+
+func checkVersion(f field) string {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return reasonRequired
+	case kindNumber:
+	default:
+		return reasonInteger
+	}
+	digits, neg, class := wholeNumber(f.s)
+	switch {
+	case class == numFraction:
+		return reasonInteger
+	case neg || digits == "0":
+		return "must be a positive integer"
+	case class == numTooLarge:
+		lit := f.s
+		if len(lit) > 24 {
+			lit = lit[:24] + "…"
+		}
+		return fmt.Sprintf("unsupported message version %s (this consumer understands %d)", lit, MessageVersion)
+	case digits != "1":
+		return fmt.Sprintf("unsupported message version %s (this consumer understands %d)", digits, MessageVersion)
+	}
+	return ""
+}
+
+// parseID reads a required id: a string or a non-negative whole number.
+func parseID(f field) (string, string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return "", reasonRequired
+	case kindNumber:
+		digits, neg, class := wholeNumber(f.s)
+		switch {
+		case class == numFraction:
+			return "", reasonID
+		case neg:
+			return "", reasonNegative
+		case class == numTooLarge:
+			return "", reasonTooLongID
+		}
+		return digits, ""
+	case kindString:
+		s := strings.TrimSpace(f.s)
+		if s == "" {
+			return "", reasonEmpty
+		}
+		if reason := checkText(s, maxIDLen); reason != "" {
+			return "", reason
+		}
+		return s, ""
+	}
+	return "", reasonID
+}
+
+// checkText checks that s has no control characters and at most max runes.
+func checkText(s string, max int) string {
+	n := 0
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return reasonControl
+		}
+		n++
+	}
+	if n > max {
+		return fmt.Sprintf("must be at most %d characters", max)
+	}
+	return ""
+}
+
+// validConversationID reports whether id matches ^[A-Za-z0-9_-]{1,64}$.
+func validConversationID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func parseChoice(f field) (Choice, string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return 0, reasonRequired
+	case kindNumber:
+		switch digits, neg, class := wholeNumber(f.s); {
+		case class != numWhole:
+		case digits == "0":
+			return ChoiceSkip, ""
+		case digits == "1" && !neg:
+			return ChoiceAgree, ""
+		case digits == "1" && neg:
+			return ChoiceDisagree, ""
+		}
+	case kindString:
+		switch s := strings.TrimSpace(f.s); {
+		case strings.EqualFold(s, "agree"), s == "1":
+			return ChoiceAgree, ""
+		case strings.EqualFold(s, "disagree"), s == "-1":
+			return ChoiceDisagree, ""
+		case strings.EqualFold(s, "skip"), s == "0":
+			return ChoiceSkip, ""
+		}
+	}
+	return 0, reasonChoice
+}
+
+func parseTime(f field) (time.Time, string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return time.Time{}, reasonRequired
+	case kindString:
+	default:
+		return time.Time{}, reasonTime
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.s))
+	if err != nil {
+		return time.Time{}, reasonTime
+	}
+	if y := t.Year(); y < minVoteYear || y > maxVoteYear {
+		return time.Time{}, reasonTimeRange
+	}
+	return t, ""
+}
+
+func parseChannel(f field) (string, string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return "", ""
+	case kindString:
+		s := strings.TrimSpace(f.s)
+		return s, checkText(s, maxIDLen)
+	}
+	return "", reasonString
+}
+
+func parseMauticID(f field) (int64, string) {
+	var digits string
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return 0, ""
+	case kindNumber:
+		d, neg, class := wholeNumber(f.s)
+		if class != numWhole || neg {
+			return 0, reasonMauticID
+		}
+		digits = d
+	case kindString:
+		digits = strings.TrimSpace(f.s)
+		if digits == "" {
+			return 0, ""
+		}
+	default:
+		return 0, reasonMauticID
+	}
+	id, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || id < 0 {
+		return 0, reasonMauticID
+	}
+	return id, ""
+}
+
+// parsePhone returns the raw phone, a warning when it was dropped, or a
+// reason when its type is wrong.
+func parsePhone(f field) (phone, warning, reason string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return "", "", ""
+	case kindNumber:
+		digits, neg, class := wholeNumber(f.s)
+		if class != numWhole || neg {
+			return "", "not a phone number; ignored", ""
+		}
+		return digits, "", ""
+	case kindString:
+		s := strings.TrimSpace(f.s)
+		if utf8.RuneCountInString(s) > maxPhoneLen {
+			return "", "longer than 64 characters; ignored", ""
+		}
+		return s, "", ""
+	}
+	return "", "", reasonStringOrNum
+}
+
+func parseEmail(f field) (email, warning, reason string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return "", "", ""
+	case kindString:
+		s := strings.TrimSpace(f.s)
+		if s == "" {
+			return "", "", ""
+		}
+		if e, ok := normalizeEmail(s); ok {
+			return e, "", ""
+		}
+		return "", "not a plain email address; ignored", ""
+	}
+	return "", "", reasonString
+}
+
+// normalizeEmail accepts a bare address (no display name, no angle
+// brackets) whose domain has a dot, and lower-cases the domain. The local
+// part is kept as is: it may be case-sensitive.
+func normalizeEmail(s string) (string, bool) {
+	if len(s) > maxEmailLen {
+		return "", false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", false
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 {
+		return "", false
+	}
+	domain := s[at+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "", false
+	}
+	return s[:at+1] + strings.ToLower(domain), true
+}
+
+func parseName(f field) (name, warning, reason string) {
+	switch f.kind {
+	case kindAbsent, kindNull:
+		return "", "", ""
+	case kindString:
+		s := strings.TrimSpace(f.s)
+		n := 0
+		for i, r := range s {
+			if unicode.IsControl(r) {
+				return "", "contains control characters; ignored", ""
+			}
+			if n == maxNameLen {
+				// Cut, and trim again so that decoding the result anew
+				// gives the same name.
+				return strings.TrimRightFunc(s[:i], unicode.IsSpace), "longer than 255 characters; cut", ""
+			}
+			n++
+		}
+		return s, "", ""
+	}
+	return "", "", reasonString
+}
+
+// numberClass says whether a JSON number is a whole number Decode can use.
+type numberClass uint8
+
+const (
+	numWhole    numberClass = iota // a whole number of at most 64 digits
+	numFraction                    // not a whole number (1.5), or not a number
+	numTooLarge                    // a whole number of more than 64 digits
+)
+
+// wholeNumber reads a JSON number literal that is a whole number (42, 4.2e1,
+// 42.0, -0) and returns its decimal digits without leading zeros, and neg for
+// a negative value other than zero. A value of more than 64 digits is
+// reported, never expanded.
+func wholeNumber(lit string) (digits string, neg bool, class numberClass) {
+	if lit != "" && lit[0] == '-' {
+		neg, lit = true, lit[1:]
+	}
+	end := 0
+	for end < len(lit) && '0' <= lit[end] && lit[end] <= '9' {
+		end++
+	}
+	if end == 0 {
+		return "", false, numFraction
+	}
+	mant, rest := lit[:end], lit[end:]
+	exp := 0
+	if rest != "" && rest[0] == '.' {
+		i := 1
+		for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
+			i++
+		}
+		if i == 1 {
+			return "", false, numFraction
+		}
+		mant += rest[1:i] // allocates, but only for the rare 42.0
+		exp -= i - 1
+		rest = rest[i:]
+	}
+	if rest != "" {
+		if rest[0] != 'e' && rest[0] != 'E' {
+			return "", false, numFraction
+		}
+		rest = rest[1:]
+		eneg := false
+		if rest != "" && (rest[0] == '+' || rest[0] == '-') {
+			eneg, rest = rest[0] == '-', rest[1:]
+		}
+		if rest == "" {
+			return "", false, numFraction
+		}
+		e := 0
+		for i := 0; i < len(rest); i++ {
+			c := rest[i]
+			if c < '0' || c > '9' {
+				return "", false, numFraction
+			}
+			if e < 1_000_000 {
+				e = e*10 + int(c-'0')
+			}
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	mant = strings.TrimLeft(mant, "0")
+	if mant == "" {
+		return "0", false, numWhole
+	}
+	if exp < 0 {
+		k := -exp
+		if k > len(mant) || strings.TrimRight(mant[len(mant)-k:], "0") != "" {
+			return "", false, numFraction
+		}
+		mant = mant[:len(mant)-k]
+	}
+	if len(mant)+exp > maxIDLen {
+		return "", neg, numTooLarge
+	}
+	if exp > 0 {
+		mant += strings.Repeat("0", exp)
+	}
+	return mant, neg, numWhole
+}

@@ -1,0 +1,962 @@
+package votes_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ejplatform/ej-mautic/pkg/votes"
+)
+
+const schemaPath = "../../docs/vote.schema.json"
+
+// message returns the DESIGN.md example message as a map, after edit (which
+// may be nil) changes it; p is the participant object.
+func message(edit func(m, p map[string]any)) map[string]any {
+	p := map[string]any{"id": "1001", "phone": "61999998888", "email": "ana@example.org", "name": "Ana", "mautic_id": 5531}
+	m := map[string]any{
+		"version":         1,
+		"vote_id":         "981234",
+		"conversation_id": "42",
+		"comment_id":      "7",
+		"choice":          "agree",
+		"channel":         "telegram",
+		"voted_at":        "2026-11-26T12:00:00Z",
+		"participant":     p,
+	}
+	if edit != nil {
+		edit(m, p)
+	}
+	return m
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// body is the example message after edit, as JSON.
+func body(t testing.TB, edit func(m, p map[string]any)) []byte {
+	return mustJSON(t, message(edit))
+}
+
+// exampleVote is what Decode makes of the unedited example message.
+func exampleVote() votes.Vote {
+	return votes.Vote{
+		Version:        1,
+		VoteID:         "981234",
+		ConversationID: "42",
+		CommentID:      "7",
+		Choice:         votes.ChoiceAgree,
+		Channel:        "telegram",
+		VotedAt:        time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		Participant: votes.Participant{
+			ID: "1001", Phone: "61999998888", Email: "ana@example.org", Name: "Ana", MauticID: 5531,
+		},
+	}
+}
+
+// sameVote reports whether got and want are equal, times compared as instants.
+func sameVote(got, want votes.Vote) bool {
+	if !got.VotedAt.Equal(want.VotedAt) {
+		return false
+	}
+	got.VotedAt, want.VotedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(got, want)
+}
+
+func TestDecodeValid(t *testing.T) {
+	vote := func(edit func(v *votes.Vote)) votes.Vote {
+		v := exampleVote()
+		if edit != nil {
+			edit(&v)
+		}
+		return v
+	}
+	tests := []struct {
+		name string
+		body []byte
+		want []votes.Vote
+	}{
+		{"design example", body(t, nil), []votes.Vote{vote(nil)}},
+		{
+			"numeric ids and integer choice",
+			body(t, func(m, p map[string]any) {
+				m["vote_id"], m["conversation_id"], m["comment_id"], m["choice"] = 981234, 42, 7, -1
+				p["id"] = 1001
+			}),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Choice = votes.ChoiceDisagree })},
+		},
+		{
+			"whole numbers in any JSON form",
+			body(t, func(m, p map[string]any) {
+				m["version"] = json.Number("1.0")
+				m["vote_id"] = json.Number("9.81234e5")
+				m["conversation_id"] = json.Number("4200E-2")
+				m["comment_id"] = json.Number("7.000")
+				p["id"] = json.Number("1001e0")
+				p["mautic_id"] = json.Number("5.531e+3")
+			}),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			"zero and big ids",
+			body(t, func(m, p map[string]any) {
+				m["vote_id"] = 0
+				m["comment_id"] = json.Number("1" + strings.Repeat("0", 63))
+			}),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.VoteID, v.CommentID = "0", "1"+strings.Repeat("0", 63) })},
+		},
+		{
+			"string ids trimmed and kept verbatim",
+			body(t, func(m, p map[string]any) {
+				m["vote_id"], m["conversation_id"], m["comment_id"] = " 981234\t", "\nconv_A-1 ", "007"
+				p["id"] = "participante/ção"
+			}),
+			[]votes.Vote{vote(func(v *votes.Vote) {
+				v.ConversationID, v.CommentID, v.Participant.ID = "conv_A-1", "007", "participante/ção"
+			})},
+		},
+		{
+			"escaped strings",
+			[]byte(`{"version":1,"vote_id":"98123\u0034","conversation_id":"4\u0032","comment_id":"7",` +
+				`"choice":"\u0061gree","channel":"tele\/gram","voted_at":"2026-11-26T12:00:00Z",` +
+				`"participant":{"id":"1001","name":"Jo\u00e3o \"J\""}}`),
+			[]votes.Vote{vote(func(v *votes.Vote) {
+				v.Channel = "tele/gram"
+				v.Participant = votes.Participant{ID: "1001", Name: `João "J"`}
+			})},
+		},
+		{
+			"only the required fields",
+			body(t, func(m, p map[string]any) {
+				delete(m, "channel")
+				for k := range p {
+					if k != "id" {
+						delete(p, k)
+					}
+				}
+			}),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Channel, v.Participant = "", votes.Participant{ID: "1001"} })},
+		},
+		{
+			"optional fields null",
+			body(t, func(m, p map[string]any) {
+				m["channel"], p["phone"], p["email"], p["name"], p["mautic_id"] = nil, nil, nil, nil, nil
+			}),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Channel, v.Participant = "", votes.Participant{ID: "1001"} })},
+		},
+		{
+			"unknown fields ignored at every level",
+			body(t, func(m, p map[string]any) {
+				m["source"] = map[string]any{"bot": "telegram", "ids": []any{1, 2, nil}}
+				m["tags"] = []string{"x"}
+				m["version_note"] = true
+				p["telegram"] = map[string]any{"username": "ana"}
+				p["score"] = 3.5
+			}),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			"mautic_id as string",
+			body(t, func(m, p map[string]any) { p["mautic_id"] = " 5531 " }),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			"mautic_id zero or empty means none",
+			mustJSON(t, []any{
+				message(func(m, p map[string]any) { p["mautic_id"] = 0 }),
+				message(func(m, p map[string]any) { p["mautic_id"] = "" }),
+				message(func(m, p map[string]any) { p["mautic_id"] = "0" }),
+			}),
+			[]votes.Vote{
+				vote(func(v *votes.Vote) { v.Participant.MauticID = 0 }),
+				vote(func(v *votes.Vote) { v.Participant.MauticID = 0 }),
+				vote(func(v *votes.Vote) { v.Participant.MauticID = 0 }),
+			},
+		},
+		{
+			"phone as a JSON number",
+			body(t, func(m, p map[string]any) { p["phone"] = 61999998888 }),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			"phone kept raw",
+			body(t, func(m, p map[string]any) { p["phone"] = " +55 (61) 99999-8888 " }),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Participant.Phone = "+55 (61) 99999-8888" })},
+		},
+		{
+			"email domain lower-cased, local part kept",
+			body(t, func(m, p map[string]any) { p["email"] = " Ana.Silva+EJ@Example.ORG " }),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Participant.Email = "Ana.Silva+EJ@example.org" })},
+		},
+		{
+			"empty email means none",
+			body(t, func(m, p map[string]any) { p["email"] = "  " }),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Participant.Email = "" })},
+		},
+		{
+			"name trimmed",
+			body(t, func(m, p map[string]any) { p["name"] = "  Ana Conceição 🌱 " }),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Participant.Name = "Ana Conceição 🌱" })},
+		},
+		{
+			"voted_at with an offset and fraction",
+			body(t, func(m, p map[string]any) { m["voted_at"] = "2026-11-26T09:00:00.5-03:00" }),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.VotedAt = time.Date(2026, 11, 26, 12, 0, 0, 5e8, time.UTC) })},
+		},
+		{
+			"voted_at years 2000 and 2100 as written",
+			mustJSON(t, []any{
+				message(func(m, p map[string]any) { m["voted_at"] = "2000-01-01T00:30:00+01:00" }),
+				message(func(m, p map[string]any) { m["voted_at"] = "2100-12-31T23:00:00-05:00" }),
+			}),
+			[]votes.Vote{
+				vote(func(v *votes.Vote) { v.VotedAt = time.Date(1999, 12, 31, 23, 30, 0, 0, time.UTC) }),
+				vote(func(v *votes.Vote) { v.VotedAt = time.Date(2101, 1, 1, 4, 0, 0, 0, time.UTC) }),
+			},
+		},
+		{
+			"array of votes in order",
+			mustJSON(t, []any{
+				message(func(m, p map[string]any) { m["vote_id"] = "1" }),
+				message(func(m, p map[string]any) { m["vote_id"] = "2"; m["choice"] = "skip" }),
+				message(func(m, p map[string]any) { m["vote_id"] = 3; m["choice"] = 0 }),
+			}),
+			[]votes.Vote{
+				vote(func(v *votes.Vote) { v.VoteID = "1" }),
+				vote(func(v *votes.Vote) { v.VoteID, v.Choice = "2", votes.ChoiceSkip }),
+				vote(func(v *votes.Vote) { v.VoteID, v.Choice = "3", votes.ChoiceSkip }),
+			},
+		},
+		{
+			"array of one",
+			[]byte("[" + string(body(t, nil)) + "]"),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			"white space around the body",
+			[]byte("\n\t " + string(body(t, nil)) + " \r\n"),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			"keys match exactly; escaped keys count",
+			[]byte(`{"version":1,"vote\u005fid":"981234","conversation_id":"42","comment_id":"7","Choice":"skip",` +
+				`"choice":"agree","CHOICE":"skip","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"1001","ID":"x"}}`),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Channel, v.Participant = "", votes.Participant{ID: "1001"} })},
+		},
+		{
+			"duplicate key: the last one wins",
+			[]byte(`{"version":1,"vote_id":"1","vote_id":"981234","conversation_id":"42","comment_id":"7",` +
+				`"choice":"skip","choice":"agree","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"1001"}}`),
+			[]votes.Vote{vote(func(v *votes.Vote) { v.Channel, v.Participant = "", votes.Participant{ID: "1001"} })},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := votes.Decode(tt.body)
+			if err != nil {
+				t.Fatalf("Decode(%s) error: %v", tt.body, err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("Decode got %d votes, want %d: %+v", len(got), len(tt.want), got)
+			}
+			for i := range got {
+				if !sameVote(got[i], tt.want[i]) {
+					t.Errorf("vote %d:\n got %+v\nwant %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeChoices(t *testing.T) {
+	tests := []struct {
+		choice any
+		want   votes.Choice
+	}{
+		{"agree", votes.ChoiceAgree},
+		{"disagree", votes.ChoiceDisagree},
+		{"skip", votes.ChoiceSkip},
+		{"AGREE", votes.ChoiceAgree},
+		{" Disagree ", votes.ChoiceDisagree},
+		{"Skip", votes.ChoiceSkip},
+		{"1", votes.ChoiceAgree},
+		{"-1", votes.ChoiceDisagree},
+		{"0", votes.ChoiceSkip},
+		{1, votes.ChoiceAgree},
+		{-1, votes.ChoiceDisagree},
+		{0, votes.ChoiceSkip},
+		{json.Number("1.0"), votes.ChoiceAgree},
+		{json.Number("-1e0"), votes.ChoiceDisagree},
+		{json.Number("-0"), votes.ChoiceSkip},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%T %v", tt.choice, tt.choice), func(t *testing.T) {
+			got, err := votes.Decode(body(t, func(m, p map[string]any) { m["choice"] = tt.choice }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Choice != tt.want {
+				t.Errorf("choice %#v: got %v, want %v", tt.choice, got[0].Choice, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecodeInvalidVote checks each way a single vote is refused: the exact
+// message, the fields of the *DecodeError, and that it is permanent.
+func TestDecodeInvalidVote(t *testing.T) {
+	type edit = func(m, p map[string]any)
+	set := func(key string, v any) edit { return func(m, p map[string]any) { m[key] = v } }
+	setP := func(key string, v any) edit { return func(m, p map[string]any) { p[key] = v } }
+	del := func(key string) edit { return func(m, p map[string]any) { delete(m, key) } }
+	const (
+		reasonID     = "must be a string or a whole number"
+		reasonChoice = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
+		reasonTime   = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
+	)
+	tests := []struct {
+		name   string
+		edit   edit
+		field  string
+		reason string
+	}{
+		{"version missing", del("version"), "version", "is required"},
+		{"vote_id missing", del("vote_id"), "vote_id", "is required"},
+		{"conversation_id missing", del("conversation_id"), "conversation_id", "is required"},
+		{"comment_id missing", del("comment_id"), "comment_id", "is required"},
+		{"choice missing", del("choice"), "choice", "is required"},
+		{"voted_at missing", del("voted_at"), "voted_at", "is required"},
+		{"participant missing", del("participant"), "participant", "is required"},
+		{"participant.id missing", func(m, p map[string]any) { delete(p, "id") }, "participant.id", "is required"},
+		{"vote_id null", set("vote_id", nil), "vote_id", "is required"},
+		{"participant null", set("participant", nil), "participant", "is required"},
+		{"participant.id null", setP("id", nil), "participant.id", "is required"},
+		{"key in another case", func(m, p map[string]any) { m["Vote_ID"] = m["vote_id"]; delete(m, "vote_id") }, "vote_id", "is required"},
+
+		{"version 2", set("version", 2), "version", "unsupported message version 2 (this consumer understands 1)"},
+		{"version 2.0", set("version", json.Number("2.0")), "version", "unsupported message version 2 (this consumer understands 1)"},
+		{"version 1e100", set("version", json.Number("1e100")), "version", "unsupported message version 1e100 (this consumer understands 1)"},
+		{"version 0", set("version", 0), "version", "must be a positive integer"},
+		{"version -1", set("version", -1), "version", "must be a positive integer"},
+		{"version 1.5", set("version", 1.5), "version", "must be an integer"},
+		{"version string", set("version", "1"), "version", "must be an integer"},
+		{"version bool", set("version", true), "version", "must be an integer"},
+
+		{"vote_id bool", set("vote_id", true), "vote_id", reasonID},
+		{"vote_id object", set("vote_id", map[string]any{"id": 1}), "vote_id", reasonID},
+		{"vote_id array", set("vote_id", []int{1}), "vote_id", reasonID},
+		{"vote_id fraction", set("vote_id", 1.5), "vote_id", reasonID},
+		{"vote_id tiny fraction", set("vote_id", json.Number("1e-400")), "vote_id", reasonID},
+		{"vote_id negative", set("vote_id", -7), "vote_id", "must not be negative"},
+		{"vote_id 65 digits", set("vote_id", json.Number("1e64")), "vote_id", "must be at most 64 characters"},
+		{"vote_id huge exponent", set("vote_id", json.Number("1e999999999999")), "vote_id", "must be at most 64 characters"},
+		{"vote_id empty", set("vote_id", ""), "vote_id", "must not be empty"},
+		{"vote_id blank", set("vote_id", " \t\u00a0"), "vote_id", "must not be empty"},
+		{"vote_id 65 characters", set("vote_id", strings.Repeat("ç", 65)), "vote_id", "must be at most 64 characters"},
+		{"vote_id control character", set("vote_id", "98\u00001"), "vote_id", "must not contain control characters"},
+		{"comment_id C1 control", set("comment_id", "7\u0085x"), "comment_id", "must not contain control characters"},
+		{"conversation_id slash", set("conversation_id", "a/b"), "conversation_id", "must be 1-64 letters, digits, '_' or '-'"},
+		{"conversation_id non-ASCII", set("conversation_id", "conversação"), "conversation_id", "must be 1-64 letters, digits, '_' or '-'"},
+		{"conversation_id inner space", set("conversation_id", "4 2"), "conversation_id", "must be 1-64 letters, digits, '_' or '-'"},
+		{"conversation_id negative", set("conversation_id", -42), "conversation_id", "must not be negative"},
+		{"participant.id fraction", setP("id", 10.01), "participant.id", reasonID},
+
+		{"choice unknown", set("choice", "maybe"), "choice", reasonChoice},
+		{"choice empty", set("choice", ""), "choice", reasonChoice},
+		{"choice 2", set("choice", 2), "choice", reasonChoice},
+		{"choice 0.5", set("choice", 0.5), "choice", reasonChoice},
+		{"choice +1 string", set("choice", "+1"), "choice", reasonChoice},
+		{"choice bool", set("choice", true), "choice", reasonChoice},
+
+		{"voted_at without zone", set("voted_at", "2026-11-26T12:00:00"), "voted_at", reasonTime},
+		{"voted_at date only", set("voted_at", "2026-11-26"), "voted_at", reasonTime},
+		{"voted_at with a space", set("voted_at", "2026-11-26 12:00:00Z"), "voted_at", reasonTime},
+		{"voted_at day out of range", set("voted_at", "2026-02-30T12:00:00Z"), "voted_at", reasonTime},
+		{"voted_at epoch number", set("voted_at", 1764158400), "voted_at", reasonTime},
+		{"voted_at 1999", set("voted_at", "1999-12-31T23:59:59Z"), "voted_at", "must be in the years 2000 to 2100"},
+		{"voted_at 2101", set("voted_at", "2101-01-01T00:00:00Z"), "voted_at", "must be in the years 2000 to 2100"},
+
+		{"channel number", set("channel", 42), "channel", "must be a string"},
+		{"channel too long", set("channel", strings.Repeat("x", 65)), "channel", "must be at most 64 characters"},
+		{"channel control character", set("channel", "tele\ngram"), "channel", "must not contain control characters"},
+		{"participant string", set("participant", "1001"), "participant", "must be an object"},
+		{"participant array", set("participant", []any{map[string]any{"id": "1"}}), "participant", "must be an object"},
+		{"phone bool", setP("phone", true), "participant.phone", "must be a string or a number"},
+		{"phone object", setP("phone", map[string]any{}), "participant.phone", "must be a string or a number"},
+		{"email number", setP("email", 42), "participant.email", "must be a string"},
+		{"name array", setP("name", []string{"Ana"}), "participant.name", "must be a string"},
+		{"mautic_id negative", setP("mautic_id", -5), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
+		{"mautic_id negative string", setP("mautic_id", "-5"), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
+		{"mautic_id text", setP("mautic_id", "abc"), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
+		{"mautic_id fraction", setP("mautic_id", 1.5), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
+		{"mautic_id over int64", setP("mautic_id", json.Number("9223372036854775808")), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
+		{"mautic_id bool", setP("mautic_id", false), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := body(t, tt.edit)
+			got, err := votes.Decode(b)
+			if err == nil {
+				t.Fatalf("Decode(%s) = %+v, want an error", b, got)
+			}
+			if got != nil {
+				t.Errorf("Decode returned votes %+v with the error, want none", got)
+			}
+			want := &votes.DecodeError{Index: 0, Field: tt.field, Reason: tt.reason}
+			var de *votes.DecodeError
+			if !errors.As(err, &de) || *de != *want {
+				t.Errorf("Decode error = %#v, want %#v", err, want)
+			}
+			if wantMsg := "vote 0: " + tt.field + ": " + tt.reason; err.Error() != wantMsg {
+				t.Errorf("Decode error message\n got %q\nwant %q", err.Error(), wantMsg)
+			}
+			if !votes.IsPermanent(err) {
+				t.Errorf("IsPermanent(%v) = false, want true", err)
+			}
+			// The same vote inside an array fails the same way, with its index.
+			arr := []byte("[" + string(body(t, nil)) + "," + string(b) + "]")
+			got, err = votes.Decode(arr)
+			if len(got) != 1 {
+				t.Errorf("in an array: got %d votes, want the 1 valid one", len(got))
+			}
+			if want := "vote 1: " + tt.field + ": " + tt.reason; err == nil || err.Error() != want {
+				t.Errorf("in an array: error %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+func TestDecodeInvalidBody(t *testing.T) {
+	valid := body(t, nil)
+	// atLimit is a valid body of exactly MaxBodySize bytes.
+	atLimit := append(bytes.Repeat([]byte(" "), votes.MaxBodySize-len(valid)), valid...)
+	// over is an array of valid votes just over the limit.
+	var manyVotes []any
+	for i := range votes.MaxBodySize/len(valid) + 1 {
+		manyVotes = append(manyVotes, message(func(m, p map[string]any) { m["vote_id"] = fmt.Sprintf("%06d", i) }))
+	}
+	over := mustJSON(t, manyVotes)
+	if len(over) <= votes.MaxBodySize {
+		t.Fatalf("test array is only %d bytes", len(over))
+	}
+
+	t.Run("body of exactly MaxBodySize", func(t *testing.T) {
+		if len(atLimit) != votes.MaxBodySize {
+			t.Fatalf("test body is %d bytes", len(atLimit))
+		}
+		if _, err := votes.Decode(atLimit); err != nil {
+			t.Errorf("Decode at the limit: %v", err)
+		}
+	})
+
+	tests := []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"nil", nil, "vote message: body is empty"},
+		{"blank", []byte(" \n\t"), "vote message: body is empty"},
+		{"over 256 KiB", append(atLimit, ' '), "vote message: body is 262145 bytes, more than the 262144-byte (256 KiB) SQS limit"},
+		{"array over 256 KiB", over, fmt.Sprintf("vote message: body is %d bytes, more than the 262144-byte (256 KiB) SQS limit", len(over))},
+		{"empty array", []byte("[]"), "vote message: body is an empty array; send at least one vote"},
+		{"empty array with space", []byte(" [ \n ] "), "vote message: body is an empty array; send at least one vote"},
+		{"null", []byte("null"), "vote message: body must be a vote object or a non-empty array of them"},
+		{"string", []byte(`"vote"`), "vote message: body must be a vote object or a non-empty array of them"},
+		{"number", []byte(`42`), "vote message: body must be a vote object or a non-empty array of them"},
+		{"truncated object", valid[:len(valid)-1], "vote message: body is not valid JSON: unexpected end of JSON input"},
+		{"trailing data", append(append([]byte{}, valid...), "{}"...), "vote message: body is not valid JSON: invalid character '{' after top-level value"},
+		{"truncated array", []byte("[" + string(valid)), "vote message: body is not valid JSON: unexpected end of JSON input"},
+		{"not JSON", []byte("vote_id=1"), "vote message: body is not valid JSON: invalid character 'v' looking for beginning of value"},
+		{"byte order mark", append([]byte("\xef\xbb\xbf"), valid...), "vote message: body is not valid JSON: invalid character 'ï' looking for beginning of value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := votes.Decode(tt.body)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Decode error = %v, want %q", err, tt.want)
+			}
+			if got != nil {
+				t.Errorf("Decode returned %d votes with a body error, want none", len(got))
+			}
+			var de *votes.DecodeError
+			if !errors.As(err, &de) || de.Index != -1 {
+				t.Errorf("error %#v: want a *DecodeError with Index -1", err)
+			}
+			if !votes.IsPermanent(err) {
+				t.Errorf("IsPermanent(%v) = false, want true", err)
+			}
+		})
+	}
+}
+
+// TestDecodeArrayPartial checks that one bad vote does not take the valid
+// votes of its array down with it, and how the error lists the bad ones.
+func TestDecodeArrayPartial(t *testing.T) {
+	good := func(id int) any { return message(func(m, p map[string]any) { m["vote_id"] = id }) }
+	badChoice := message(func(m, p map[string]any) { m["choice"] = "maybe" })
+
+	t.Run("valid votes kept, invalid ones listed", func(t *testing.T) {
+		b := mustJSON(t, []any{good(1), 42, good(3), badChoice, nil, good(6)})
+		got, err := votes.Decode(b)
+		var ids []string
+		for _, v := range got {
+			ids = append(ids, v.VoteID)
+		}
+		if want := []string{"1", "3", "6"}; !reflect.DeepEqual(ids, want) {
+			t.Errorf("got votes %q, want %q", ids, want)
+		}
+		want := "vote 1: must be a vote object\n" +
+			`vote 3: choice: must be "agree", "disagree" or "skip" (or 1, -1, 0)` + "\n" +
+			"vote 4: must be a vote object"
+		if err == nil || err.Error() != want {
+			t.Errorf("error\n got %v\nwant %s", err, want)
+		}
+		if !votes.IsPermanent(err) {
+			t.Errorf("IsPermanent(%v) = false, want true", err)
+		}
+	})
+
+	t.Run("more than ten invalid votes", func(t *testing.T) {
+		arr := []any{good(0)}
+		for range 13 {
+			arr = append(arr, "not a vote")
+		}
+		got, err := votes.Decode(mustJSON(t, arr))
+		if len(got) != 1 {
+			t.Errorf("got %d votes, want 1", len(got))
+		}
+		if err == nil {
+			t.Fatal("no error")
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != 11 || lines[0] != "vote 1: must be a vote object" || lines[9] != "vote 10: must be a vote object" ||
+			lines[10] != "vote message: 3 more invalid votes not listed" {
+			t.Errorf("error lines = %q, want votes 1-10 listed and 3 more counted", lines)
+		}
+	})
+
+	t.Run("every vote invalid", func(t *testing.T) {
+		got, err := votes.Decode([]byte(`[1, 2]`))
+		if len(got) != 0 || err == nil || !votes.IsPermanent(err) {
+			t.Errorf("Decode = %v, %v; want no votes and a permanent error", got, err)
+		}
+	})
+}
+
+// TestDecodeWarnings checks that bad contact details are dropped with a
+// warning, never refusing the vote.
+func TestDecodeWarnings(t *testing.T) {
+	const emailWarning = "participant.email: not a plain email address; ignored"
+	long := strings.Repeat("ã", 254) + " b" // 256 runes
+	tests := []struct {
+		name         string
+		set          map[string]any // participant fields
+		want         votes.Participant
+		wantWarnings []string
+	}{
+		{"email without @", map[string]any{"email": "ana.example.org"}, votes.Participant{}, []string{emailWarning}},
+		{"email with display name", map[string]any{"email": "Ana <ana@example.org>"}, votes.Participant{}, []string{emailWarning}},
+		{"email in angle brackets", map[string]any{"email": "<ana@example.org>"}, votes.Participant{}, []string{emailWarning}},
+		{"email with a comment", map[string]any{"email": "ana@example.org (Ana)"}, votes.Participant{}, []string{emailWarning}},
+		{"email domain without a dot", map[string]any{"email": "ana@localhost"}, votes.Participant{}, []string{emailWarning}},
+		{"email domain ending in a dot", map[string]any{"email": "ana@example.org."}, votes.Participant{}, []string{emailWarning}},
+		{"two emails", map[string]any{"email": "ana@example.org, bia@example.org"}, votes.Participant{}, []string{emailWarning}},
+		{"email over 254 bytes", map[string]any{"email": strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".org"},
+			votes.Participant{}, []string{emailWarning}},
+		{"phone over 64 characters", map[string]any{"phone": strings.Repeat("9", 65)},
+			votes.Participant{}, []string{"participant.phone: longer than 64 characters; ignored"}},
+		{"phone number with a fraction", map[string]any{"phone": 619999.5},
+			votes.Participant{}, []string{"participant.phone: not a phone number; ignored"}},
+		{"phone negative number", map[string]any{"phone": -61999998888},
+			votes.Participant{}, []string{"participant.phone: not a phone number; ignored"}},
+		{"name with a control character", map[string]any{"name": "Ana\x1b[31m"},
+			votes.Participant{}, []string{"participant.name: contains control characters; ignored"}},
+		{"name of 255 characters kept", map[string]any{"name": strings.Repeat("ã", 255)},
+			votes.Participant{Name: strings.Repeat("ã", 255)}, nil},
+		{"name over 255 characters cut", map[string]any{"name": long},
+			votes.Participant{Name: strings.Repeat("ã", 254)}, []string{"participant.name: longer than 255 characters; cut"}},
+		{"all three", map[string]any{"email": "x", "phone": strings.Repeat("1", 80), "name": "\x00"},
+			votes.Participant{}, []string{
+				"participant.phone: longer than 64 characters; ignored",
+				emailWarning,
+				"participant.name: contains control characters; ignored",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := votes.Decode(body(t, func(m, p map[string]any) {
+				// Keep only the fields under test, besides the id.
+				p["phone"], p["email"], p["name"], p["mautic_id"] = nil, nil, nil, nil
+				maps.Copy(p, tt.set)
+			}))
+			if err != nil {
+				t.Fatalf("Decode error: %v (an invalid contact detail must not refuse the vote)", err)
+			}
+			want := tt.want
+			want.ID = "1001"
+			if got[0].Participant != want {
+				t.Errorf("participant\n got %+v\nwant %+v", got[0].Participant, want)
+			}
+			if !reflect.DeepEqual(got[0].Warnings, tt.wantWarnings) {
+				t.Errorf("warnings\n got %q\nwant %q", got[0].Warnings, tt.wantWarnings)
+			}
+		})
+	}
+}
+
+func TestChoice(t *testing.T) {
+	tests := []struct {
+		choice   votes.Choice
+		wantStr  string
+		wantJSON string
+	}{
+		{votes.ChoiceAgree, "agree", `"agree"`},
+		{votes.ChoiceDisagree, "disagree", `"disagree"`},
+		{votes.ChoiceSkip, "skip", `"skip"`},
+		{votes.Choice(5), "Choice(5)", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantStr, func(t *testing.T) {
+			if got := tt.choice.String(); got != tt.wantStr {
+				t.Errorf("String() = %q, want %q", got, tt.wantStr)
+			}
+			got, err := json.Marshal(tt.choice)
+			if tt.wantJSON == "" {
+				if err == nil {
+					t.Errorf("Marshal(%d) = %s, want an error", tt.choice, got)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.wantJSON {
+				t.Errorf("Marshal = %s, %v; want %s", got, err, tt.wantJSON)
+			}
+		})
+	}
+}
+
+// TestVoteRoundTrip checks that a decoded vote marshals back to a message
+// that decodes to the same vote, with its offset and without warnings.
+func TestVoteRoundTrip(t *testing.T) {
+	in := body(t, func(m, p map[string]any) {
+		m["vote_id"], m["choice"], m["voted_at"] = 981234, -1, "2026-11-26T09:00:00.123-03:00"
+		p["email"], p["name"] = "Ana@Example.org", "  "+strings.Repeat("n", 300)
+	})
+	first, err := votes.Decode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustJSON(t, first[0])
+	second, err := votes.Decode(out)
+	if err != nil {
+		t.Fatalf("Decode(%s): %v", out, err)
+	}
+	want := first[0]
+	want.Warnings = nil
+	if !sameVote(second[0], want) || second[0].Warnings != nil {
+		t.Errorf("round trip through %s\n got %+v\nwant %+v", out, second[0], want)
+	}
+	if _, offset := second[0].VotedAt.Zone(); offset != -3*3600 {
+		t.Errorf("VotedAt offset = %d, want -3h (the message's own)", offset)
+	}
+}
+
+// compileSchema compiles docs/vote.schema.json with format assertions on.
+func compileSchema(t testing.TB) *jsonschema.Schema {
+	t.Helper()
+	abs, err := filepath.Abs(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	sch, err := c.Compile(abs)
+	if err != nil {
+		t.Fatalf("compile %s: %v", schemaPath, err)
+	}
+	return sch
+}
+
+func validate(sch *jsonschema.Schema, b []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return sch.Validate(inst)
+}
+
+// TestSchemaAgreesWithDecode keeps docs/vote.schema.json and Decode in
+// agreement: the schema's examples and testdata/valid are accepted by both
+// (Decode without warnings), testdata/invalid is refused by both, Decode for
+// the reason the file is named after.
+func TestSchemaAgreesWithDecode(t *testing.T) {
+	sch := compileSchema(t)
+
+	t.Run("examples", func(t *testing.T) {
+		raw, err := os.ReadFile(schemaPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Examples []json.RawMessage `json:"examples"`
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Examples) < 4 {
+			t.Fatalf("schema has %d examples, want at least 4", len(doc.Examples))
+		}
+		for i, ex := range doc.Examples {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				checkAccepted(t, sch, ex)
+			})
+		}
+	})
+
+	files := func(dir string) []string {
+		names, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+		if err != nil || len(names) == 0 {
+			t.Fatalf("no testdata/%s/*.json: %v", dir, err)
+		}
+		return names
+	}
+	t.Run("valid", func(t *testing.T) {
+		for _, name := range files("valid") {
+			t.Run(filepath.Base(name), func(t *testing.T) {
+				b, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkAccepted(t, sch, b)
+			})
+		}
+	})
+
+	// wantInvalid is the start of Decode's error for each invalid file.
+	wantInvalid := map[string]string{
+		"array-of-numbers.json":        "vote 0: must be a vote object",
+		"array-with-invalid.json":      "vote 1: choice: ",
+		"channel-number.json":          "vote 0: channel: must be a string",
+		"choice-two.json":              "vote 0: choice: ",
+		"choice-unknown.json":          "vote 0: choice: ",
+		"comment_id-control.json":      "vote 0: comment_id: must not contain control characters",
+		"conversation_id-slash.json":   "vote 0: conversation_id: must be 1-64 letters",
+		"email-number.json":            "vote 0: participant.email: must be a string",
+		"empty-array.json":             "vote message: body is an empty array",
+		"mautic_id-negative.json":      "vote 0: participant.mautic_id: ",
+		"mautic_id-text.json":          "vote 0: participant.mautic_id: ",
+		"missing-choice.json":          "vote 0: choice: is required",
+		"missing-comment_id.json":      "vote 0: comment_id: is required",
+		"missing-conversation_id.json": "vote 0: conversation_id: is required",
+		"missing-participant-id.json":  "vote 0: participant.id: is required",
+		"missing-participant.json":     "vote 0: participant: is required",
+		"missing-version.json":         "vote 0: version: is required",
+		"missing-vote_id.json":         "vote 0: vote_id: is required",
+		"missing-voted_at.json":        "vote 0: voted_at: is required",
+		"name-array.json":              "vote 0: participant.name: must be a string",
+		"null-body.json":               "vote message: body must be a vote object",
+		"null-vote_id.json":            "vote 0: vote_id: is required",
+		"participant-id-object.json":   "vote 0: participant.id: must be a string or a whole number",
+		"participant-string.json":      "vote 0: participant: must be an object",
+		"string-body.json":             "vote message: body must be a vote object",
+		"truncated.json":               "vote message: body is not valid JSON",
+		"version-0.json":               "vote 0: version: must be a positive integer",
+		"version-2.json":               "vote 0: version: unsupported message version 2 (this consumer understands 1)",
+		"version-string.json":          "vote 0: version: must be an integer",
+		"vote_id-bool.json":            "vote 0: vote_id: must be a string or a whole number",
+		"vote_id-empty.json":           "vote 0: vote_id: must not be empty",
+		"vote_id-fraction.json":        "vote 0: vote_id: must be a string or a whole number",
+		"vote_id-negative.json":        "vote 0: vote_id: must not be negative",
+		"vote_id-too-long.json":        "vote 0: vote_id: must be at most 64 characters",
+		"voted_at-1999.json":           "vote 0: voted_at: must be in the years 2000 to 2100",
+		"voted_at-no-zone.json":        "vote 0: voted_at: must be an RFC 3339 date-time",
+		"voted_at-number.json":         "vote 0: voted_at: must be an RFC 3339 date-time",
+	}
+	t.Run("invalid", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, name := range files("invalid") {
+			base := filepath.Base(name)
+			seen[base] = true
+			t.Run(base, func(t *testing.T) {
+				b, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := validate(sch, b); err == nil {
+					t.Errorf("schema accepts %s, want it refused", b)
+				}
+				want, ok := wantInvalid[base]
+				if !ok {
+					t.Fatalf("no expected Decode error for %s in wantInvalid", base)
+				}
+				_, err = votes.Decode(b)
+				if err == nil || !strings.HasPrefix(err.Error(), want) || !votes.IsPermanent(err) {
+					t.Errorf("Decode error = %v, want a permanent error starting %q", err, want)
+				}
+			})
+		}
+		for base := range wantInvalid {
+			if !seen[base] {
+				t.Errorf("wantInvalid names %s, which is not in testdata/invalid", base)
+			}
+		}
+	})
+}
+
+func checkAccepted(t *testing.T, sch *jsonschema.Schema, b []byte) {
+	t.Helper()
+	if err := validate(sch, b); err != nil {
+		t.Errorf("schema refuses %s:\n%v", b, err)
+	}
+	got, err := votes.Decode(b)
+	if err != nil {
+		t.Errorf("Decode(%s): %v", b, err)
+	}
+	for _, v := range got {
+		if v.Warnings != nil {
+			t.Errorf("vote %s: warnings %q, want none", v.VoteID, v.Warnings)
+		}
+	}
+}
+
+var conversationIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// FuzzDecode checks that Decode never panics, that every error is
+// permanent, that every vote it returns is sound and marshals back to a
+// message that decodes to the same vote, and that Decode accepts every body
+// the schema accepts.
+func FuzzDecode(f *testing.F) {
+	sch := compileSchema(f)
+	for _, dir := range []string{"valid", "invalid"} {
+		names, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+		for _, name := range names {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := votes.Decode(b)
+		if err != nil && !votes.IsPermanent(err) {
+			t.Fatalf("error %v is not permanent", err)
+		}
+		if err != nil && len(b) <= votes.MaxBodySize && validate(sch, b) == nil {
+			t.Fatalf("the schema accepts %q but Decode refuses it: %v", b, err)
+		}
+		if err == nil && len(got) == 0 {
+			t.Fatal("no votes and no error")
+		}
+		for _, v := range got {
+			checkSound(t, v)
+			out, err := json.Marshal(v)
+			if err != nil {
+				t.Fatalf("Marshal(%+v): %v", v, err)
+			}
+			again, err := votes.Decode(out)
+			if err != nil || len(again) != 1 {
+				t.Fatalf("Decode(Marshal(vote)) = %v, %v for %s", again, err, out)
+			}
+			want := v
+			want.Warnings = nil
+			if !sameVote(again[0], want) || again[0].Warnings != nil {
+				t.Fatalf("round trip through %s\n got %+v\nwant %+v", out, again[0], want)
+			}
+		}
+	})
+}
+
+func checkSound(t *testing.T, v votes.Vote) {
+	t.Helper()
+	if v.Version != votes.MessageVersion {
+		t.Errorf("Version = %d", v.Version)
+	}
+	for name, id := range map[string]string{
+		"VoteID": v.VoteID, "ConversationID": v.ConversationID, "CommentID": v.CommentID, "Participant.ID": v.Participant.ID,
+	} {
+		if id == "" || id != strings.TrimSpace(id) || utf8.RuneCountInString(id) > 64 || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+			t.Errorf("%s = %q: want 1-64 characters, trimmed, no control characters", name, id)
+		}
+	}
+	if !conversationIDRe.MatchString(v.ConversationID) {
+		t.Errorf("ConversationID = %q: not a valid conversation id", v.ConversationID)
+	}
+	switch v.Choice {
+	case votes.ChoiceAgree, votes.ChoiceDisagree, votes.ChoiceSkip:
+	default:
+		t.Errorf("Choice = %d", v.Choice)
+	}
+	if y := v.VotedAt.Year(); y < 2000 || y > 2100 {
+		t.Errorf("VotedAt = %v", v.VotedAt)
+	}
+	if v.Participant.MauticID < 0 {
+		t.Errorf("MauticID = %d", v.Participant.MauticID)
+	}
+	if utf8.RuneCountInString(v.Participant.Name) > 255 || utf8.RuneCountInString(v.Participant.Phone) > 64 {
+		t.Errorf("participant %+v: name or phone too long", v.Participant)
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	one := body(b, nil)
+	var batch []any
+	for i := range 100 {
+		batch = append(batch, message(func(m, p map[string]any) {
+			m["vote_id"], m["comment_id"], m["choice"] = 981234+i, i%7, i%3-1
+			p["id"] = 1000 + i
+		}))
+	}
+	hundred := mustJSON(b, batch)
+	for _, bm := range []struct {
+		name string
+		body []byte
+	}{{"one", one}, {"array100", hundred}} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bm.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := votes.Decode(bm.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func ExampleDecode() {
+	body := []byte(`[
+	  {"version": 1, "vote_id": 981234, "conversation_id": 42, "comment_id": 7, "choice": 1,
+	   "voted_at": "2026-11-26T12:00:00Z", "participant": {"id": 1001, "phone": "61999998888"}},
+	  {"version": 2, "vote_id": 981235}
+	]`)
+	vs, err := votes.Decode(body)
+	for _, v := range vs {
+		phone, _ := votes.NormalizePhone(v.Participant.Phone, "BR")
+		fmt.Println(v.ConversationID, v.VoteID, v.Choice, phone)
+	}
+	if votes.IsPermanent(err) {
+		fmt.Println("to the DLQ:", err)
+	}
+	// Output:
+	// 42 981234 agree +5561999998888
+	// to the DLQ: vote 1: version: unsupported message version 2 (this consumer understands 1)
+}
