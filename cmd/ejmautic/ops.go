@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
+	"github.com/ejplatform/ej-mautic/pkg/e2e"
+	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
+)
+
+// runStatus prints connections: from the local data dir, from the
+// DynamoDB table on AWS, or one of them through a running server's API.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "read the embedded store of a stopped `ejmautic serve`")
+	table := fs.String("table", "", "read the DynamoDB table on AWS (AWS env applies)")
+	apiURL := fs.String("url", "", "ask a running server's API (needs --api-key and a conversation id)")
+	apiKey := fs.String("api-key", os.Getenv("EJMAUTIC_API_KEY"), "API key for --url (or EJMAUTIC_API_KEY)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ejmautic status [--data-dir DIR | --table NAME | --url URL --api-key KEY] [conversation_id]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	only := fs.Arg(0)
+	var list []connection.Connection
+	parked := map[string]int{}
+	switch {
+	case *apiURL != "":
+		if only == "" {
+			return errors.New("--url needs a conversation id (the API has no listing)")
+		}
+		v, err := (&e2e.Client{BaseURL: strings.TrimRight(*apiURL, "/"), APIKey: *apiKey}).Status(ctx, only)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, v)
+	case *table != "":
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+		st := dynamostore.New(dynamodb.NewFromConfig(cfg), *table)
+		if list, err = st.ListConnections(ctx); err != nil {
+			return err
+		}
+	default:
+		dir := *dataDir
+		if dir == "" {
+			dir = ".ejmautic"
+		}
+		st, err := localstore.Open(dir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if list, err = st.ListConnections(ctx); err != nil {
+			return err
+		}
+		for _, c := range list {
+			n, err := st.ParkedCount(ctx, c.ConversationID)
+			if err != nil {
+				return err
+			}
+			parked[c.ConversationID] = n
+		}
+	}
+	if only != "" {
+		list = filterConn(list, only)
+		if len(list) == 0 {
+			return fmt.Errorf("no connection for conversation %s", only)
+		}
+	}
+	if *asJSON {
+		return printJSON(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONVERSATION\tSTATUS\tMAUTIC\tCONNECTED\tLAST SYNC\tVOTES\tCONTACTS\tSKIPPED\tPARKED\tLAST ERROR")
+	for _, c := range list {
+		le := "-"
+		if c.LastError != nil {
+			le = c.LastError.Code + " (" + ago(c.LastError.At) + ")"
+		}
+		p := "-"
+		if n, ok := parked[c.ConversationID]; ok {
+			p = fmt.Sprint(n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", c.ConversationID, c.Status, c.MauticURL,
+			ago(c.ConnectedAt), ago(c.LastSyncAt), c.VotesSynced, c.ContactsCreated, c.VotesSkipped, p, le)
+	}
+	return tw.Flush()
+}
+
+func filterConn(list []connection.Connection, id string) []connection.Connection {
+	for _, c := range list {
+		if c.ConversationID == id {
+			return []connection.Connection{c}
+		}
+	}
+	return nil
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// readVotes reads votes from a JSON file (one vote or an array) or a JSONL
+// file (one vote, or array, per line). Each vote is returned as its own
+// raw message.
+func readVotes(r io.Reader) ([]json.RawMessage, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []json.RawMessage
+	add := func(b []byte, where string) error {
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			return nil
+		}
+		if b[0] == '[' {
+			var arr []json.RawMessage
+			if err := json.Unmarshal(b, &arr); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			out = append(out, arr...)
+			return nil
+		}
+		if !json.Valid(b) {
+			return fmt.Errorf("%s: not valid JSON", where)
+		}
+		out = append(out, json.RawMessage(b))
+		return nil
+	}
+	trimmed := bytes.TrimSpace(data)
+	if json.Valid(trimmed) {
+		return out, add(trimmed, "file")
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if err := add(sc.Bytes(), fmt.Sprintf("line %d", line)); err != nil {
+			return nil, err
+		}
+	}
+	return out, sc.Err()
+}
+
+// runSendVotes sends votes from a file to a local server or an SQS queue.
+func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("send-votes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	apiURL := fs.String("url", "http://127.0.0.1:8080", "local server (POST /votes)")
+	apiKey := fs.String("api-key", os.Getenv("EJMAUTIC_API_KEY"), "API key (or EJMAUTIC_API_KEY); needed when the server is not on loopback")
+	queueURL := fs.String("queue-url", "", "send to this SQS queue instead (AWS env applies)")
+	batch := fs.Int("batch", 100, "votes per request (SQS: messages are sent 10 per call)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ejmautic send-votes [--url URL | --queue-url URL] FILE.json|FILE.jsonl|-")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("one file is required (- for standard input)")
+	}
+	var in io.Reader = os.Stdin
+	if name := fs.Arg(0); name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	msgs, err := readVotes(in)
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return errors.New("the file holds no vote")
+	}
+	bar := progressbar.NewOptions(len(msgs), progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("votes sent"),
+		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30))
+	var send func(part []json.RawMessage) error
+	if *queueURL != "" {
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+		q := &sqsqueue.Queue{Client: sqs.NewFromConfig(cfg), URL: *queueURL}
+		send = func(part []json.RawMessage) error {
+			bodies := make([][]byte, len(part))
+			for i, m := range part {
+				bodies[i] = m
+			}
+			return q.Send(ctx, bodies)
+		}
+	} else {
+		c := &e2e.Client{BaseURL: strings.TrimRight(*apiURL, "/"), APIKey: *apiKey}
+		send = func(part []json.RawMessage) error {
+			votes := make([]map[string]any, len(part))
+			for i, m := range part {
+				if err := json.Unmarshal(m, &votes[i]); err != nil {
+					return err
+				}
+			}
+			_, err := c.PostVotes(ctx, votes)
+			return err
+		}
+	}
+	for start := 0; start < len(msgs); start += *batch {
+		part := msgs[start:min(start+*batch, len(msgs))]
+		if err := send(part); err != nil {
+			return fmt.Errorf("votes %d-%d: %w", start+1, start+len(part), err)
+		}
+		_ = bar.Add(len(part))
+	}
+	_ = bar.Finish()
+	fmt.Fprintf(stdout, "\n%d votes sent\n", len(msgs))
+	return nil
+}
+
+// runRedrive moves dead-lettered votes back to the queue.
+func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", ".ejmautic", "embedded store of a stopped `ejmautic serve`")
+	queueURL := fs.String("queue-url", "", "SQS votes queue (with --dlq-url; AWS env applies)")
+	dlqURL := fs.String("dlq-url", "", "SQS dead-letter queue")
+	dryRun := fs.Bool("dry-run", false, "list what would move, by reason, and move nothing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	reasons := map[string]int{}
+	moved := 0
+	if *queueURL != "" || *dlqURL != "" {
+		if *queueURL == "" || *dlqURL == "" {
+			return errors.New("--queue-url and --dlq-url go together")
+		}
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+		q := &sqsqueue.Queue{Client: sqs.NewFromConfig(cfg), URL: *queueURL, DLQURL: *dlqURL}
+		res, err := q.Redrive(ctx, *dryRun, func(n int) { fmt.Fprintf(stderr, "\r%d messages", n) })
+		if err != nil {
+			return err
+		}
+		reasons, moved = res.Reasons, res.Moved
+	} else {
+		st, err := localstore.Open(*dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		dead, err := st.DeadLetters(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range dead {
+			reasons[d.Reason]++
+		}
+		moved = len(dead)
+		if !*dryRun {
+			if moved, err = st.Redrive(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	keys := make([]string, 0, len(reasons))
+	for r := range reasons {
+		keys = append(keys, r)
+	}
+	sort.Strings(keys)
+	for _, r := range keys {
+		fmt.Fprintf(stdout, "%6d  %s\n", reasons[r], r)
+	}
+	verb := "moved back to the queue"
+	if *dryRun {
+		verb = "would move (dry run)"
+	}
+	fmt.Fprintf(stdout, "%d messages %s\n", moved, verb)
+	return nil
+}
