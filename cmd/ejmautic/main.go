@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"status":     {"show connections (local data dir, DynamoDB, or a server's API)", runStatus},
 		"send-votes": {"send votes from a JSON/JSONL file to a local server or SQS", runSendVotes},
 		"redrive":    {"move dead-lettered votes back to the queue (local or SQS)", runRedrive},
+		"worker":     {"consume an SQS votes queue on AWS storage, like the votes Lambda", runWorker},
 	}
 }
 

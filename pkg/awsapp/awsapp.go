@@ -74,7 +74,7 @@ func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, err
 		Secrets: secretstore.New(sm, cfg.SecretPrefix),
 		SM:      sm,
 		SQS:     sqs.NewFromConfig(awsCfg),
-		HTTP:    safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist}),
+		HTTP:    safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist, Timeout: cfg.MauticTimeout}),
 		Logger:  log,
 	}, nil
 }

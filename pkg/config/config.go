@@ -29,6 +29,8 @@ const (
 	EnvMauticAllowlist    = "MAUTIC_ALLOWLIST"
 	EnvLogLevel           = "LOG_LEVEL"
 	EnvKeepaliveAfterDays = "KEEPALIVE_AFTER_DAYS"
+	EnvMauticTimeout      = "MAUTIC_TIMEOUT"   // per request to Mautic, e.g. 30s
+	EnvRetryBaseDelay     = "RETRY_BASE_DELAY" // first back-off of a retried vote, e.g. 10s
 )
 
 // Config is the parsed environment.
@@ -41,6 +43,8 @@ type Config struct {
 	Allowlist          *safehttp.Allowlist
 	LogLevel           slog.Level
 	KeepaliveAfter     time.Duration // default 7 days
+	MauticTimeout      time.Duration // default 30 s
+	RetryBaseDelay     time.Duration // default 10 s
 }
 
 // Required lists the variables a function cannot start without.
@@ -80,6 +84,8 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		PublicBaseURL:      strings.TrimRight(get(EnvPublicBaseURL), "/"),
 		DefaultPhoneRegion: strings.ToUpper(get(EnvDefaultPhoneRegion)),
 		KeepaliveAfter:     7 * 24 * time.Hour,
+		MauticTimeout:      30 * time.Second,
+		RetryBaseDelay:     10 * time.Second,
 	}
 	if c.SecretPrefix != "" && !secretPrefixRe.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("%s %q may hold only letters, digits and /_+=.@-", EnvSecretPrefix, c.SecretPrefix))
@@ -113,6 +119,25 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		} else {
 			c.KeepaliveAfter = time.Duration(n) * 24 * time.Hour
 		}
+	}
+	for _, d := range []struct {
+		env      string
+		dst      *time.Duration
+		min, max time.Duration
+	}{
+		{EnvMauticTimeout, &c.MauticTimeout, time.Second, 5 * time.Minute},
+		{EnvRetryBaseDelay, &c.RetryBaseDelay, 100 * time.Millisecond, 15 * time.Minute},
+	} {
+		v := get(d.env)
+		if v == "" {
+			continue
+		}
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur < d.min || dur > d.max {
+			errs = append(errs, fmt.Errorf("%s %q must be a duration from %s to %s, e.g. 30s", d.env, v, d.min, d.max))
+			continue
+		}
+		*d.dst = dur
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))

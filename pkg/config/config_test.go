@@ -46,6 +46,9 @@ func TestParse(t *testing.T) {
 		{"bad prefix", map[string]string{EnvSecretPrefix: "a b"}, nil, []string{"SECRET_PREFIX"}},
 		{"bad level", map[string]string{EnvLogLevel: "loud"}, nil, []string{"LOG_LEVEL"}},
 		{"keepalive too long", map[string]string{EnvKeepaliveAfterDays: "14"}, nil, []string{"KEEPALIVE_AFTER_DAYS"}},
+		{"bad timeout", map[string]string{EnvMauticTimeout: "fast"}, nil, []string{"MAUTIC_TIMEOUT"}},
+		{"timeout too small", map[string]string{EnvMauticTimeout: "1ms"}, nil, []string{"MAUTIC_TIMEOUT"}},
+		{"good delays", map[string]string{EnvMauticTimeout: "5s", EnvRetryBaseDelay: "1s"}, nil, nil},
 		{"bad allowlist", map[string]string{EnvMauticAllowlist: "::not a url::"}, nil, []string{"MAUTIC_ALLOWLIST"}},
 	}
 	for _, tt := range tests {

@@ -31,7 +31,7 @@ func BenchmarkVoteBatch(b *testing.B) {
 		b.Run(sc.name, func(b *testing.B) {
 			s := newStore(b)
 			ctx := context.Background()
-			now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+			now := t0
 			if err := s.PutConnection(ctx, connection.Connection{ConversationID: "1", Status: connection.StatusConnected}); err != nil {
 				b.Fatal(err)
 			}

@@ -93,7 +93,7 @@ func TestLeases(t *testing.T) {
 			"pk":          &types.AttributeValueMemberS{Value: "lease#refresh#item"},
 			"sk":          &types.AttributeValueMemberS{Value: "lease"},
 			"owner":       &types.AttributeValueMemberS{Value: a},
-			"lease_until": &types.AttributeValueMemberS{Value: "2026-11-26T12:00:30.500000000Z"},
+			"lease_until": &types.AttributeValueMemberS{Value: storedTime(until)},
 			"ttl":         &types.AttributeValueMemberN{Value: strconv.FormatInt(until.Add(time.Hour).Unix()+1, 10)},
 		}
 		if !reflect.DeepEqual(item, want) {

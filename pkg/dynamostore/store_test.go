@@ -27,6 +27,8 @@ func TestMain(m *testing.M) { os.Exit(testbackend.Main(m)) }
 
 // newStore returns a Store on a fresh table with a random name in the test
 // binary's shared DynamoDB Local; the table is deleted after the test.
+// DynamoDB Local applies TTL, within seconds: tests give items a ttl after
+// the real clock's now (see t0).
 func newStore(t testing.TB) *Store {
 	t.Helper()
 	db := testbackend.SharedDynamoDB(t)
@@ -379,7 +381,7 @@ func TestDeleteConnection(t *testing.T) {
 func TestTakeState(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	expires := time.Date(2026, 11, 26, 12, 10, 0, 500_000_000, saoPaulo)
+	expires := t0.Add(10*time.Minute + 500*time.Millisecond).In(saoPaulo)
 	state := func(name string) connection.PendingState {
 		return connection.PendingState{State: name, ConversationID: "42", Generation: 2, BrowserHash: "ab12cd", ExpiresAt: expires}
 	}
@@ -439,7 +441,7 @@ func TestTakeState(t *testing.T) {
 func TestTakeStateConcurrently(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := t0
 	for round := range 10 {
 		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
 			st := connection.PendingState{State: fmt.Sprintf("race-%d", round), ConversationID: "42", ExpiresAt: now.Add(10 * time.Minute)}
@@ -520,7 +522,7 @@ func TestListConnections(t *testing.T) {
 func TestCounts(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := t0
 	later := now.Add(time.Minute)
 	votes250 := append(numbered("v", 250), numbered("v", 20)...) // 250 distinct
 	var parked30 []votes.ParkedVote

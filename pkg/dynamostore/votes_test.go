@@ -20,7 +20,13 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
-var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+// t0 is the tests' "now": whole seconds, a day ahead of the real clock.
+// Items with a ttl must expire after the real now: DynamoDB Local deletes
+// expired items within seconds, whatever time the test pretends it is.
+var t0 = time.Now().UTC().Truncate(time.Second).Add(24 * time.Hour)
+
+// storedTime is how a time is stored: fixed-width RFC 3339 in UTC.
+func storedTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
 
 // numbered returns prefix0, prefix1, … prefix{n-1}.
 func numbered(prefix string, n int) []string {
@@ -117,7 +123,7 @@ func TestSeenVotes(t *testing.T) {
 		}
 	})
 	t.Run("record holds key and ttl, rounded up", func(t *testing.T) {
-		exp := time.Date(2026, 12, 26, 12, 0, 0, 1, saoPaulo)
+		exp := t0.Add(time.Hour + time.Nanosecond).In(saoPaulo)
 		if err := s.MarkVotes(ctx, "ttl", []string{"1"}, exp); err != nil {
 			t.Fatal(err)
 		}
@@ -239,8 +245,8 @@ func TestContacts(t *testing.T) {
 		if got, ok := reservation["contact_id"].(*types.AttributeValueMemberN); !ok || got.Value != "0" {
 			t.Errorf("reservation contact_id = %#v, want N 0", reservation["contact_id"])
 		}
-		if got, ok := reservation["lease_until"].(*types.AttributeValueMemberS); !ok || got.Value != "2026-11-26T12:01:00.000000000Z" {
-			t.Errorf("reservation lease_until = %#v, want S 2026-11-26T12:01:00.000000000Z", reservation["lease_until"])
+		if got, ok := reservation["lease_until"].(*types.AttributeValueMemberS); !ok || got.Value != storedTime(t0.Add(time.Minute)) {
+			t.Errorf("reservation lease_until = %#v, want S %s", reservation["lease_until"], storedTime(t0.Add(time.Minute)))
 		}
 		if err := s.SaveContacts(ctx, "attrs", []votes.ContactRecord{{ParticipantID: "1", ContactID: 9, Fingerprint: "f", LastActive: active}}); err != nil {
 			t.Fatal(err)
