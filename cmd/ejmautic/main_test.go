@@ -164,7 +164,9 @@ func TestServe(t *testing.T) {
 	out := &syncBuffer{mu: make(chan struct{}, 1)}
 	done := make(chan int, 1)
 	dir := t.TempDir()
-	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--mautic-sim", "127.0.0.1:0"}, out, out) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--mautic-sim", "127.0.0.1:0"}, out, out)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "Ctrl-C stops") {
 		if time.Now().After(deadline) {
