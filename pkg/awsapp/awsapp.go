@@ -137,6 +137,7 @@ func (a *App) Processor(tm *tokens.Manager) *votes.Processor {
 		Store:       a.Meta,
 		Tokens:      tm,
 		PhoneRegion: a.Config.DefaultPhoneRegion,
+		RetryBase:   a.Config.RetryBaseDelay,
 		Logger:      a.Logger,
 		Now:         time.Now,
 	})

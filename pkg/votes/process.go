@@ -102,6 +102,9 @@ type Options struct {
 	// Parallel is how many conversations are processed at once; 8 by
 	// default.
 	Parallel int
+	// RetryBase is the first back-off of a retried message (doubling
+	// per receive, at most 15 min); 10 s by default (RETRY_BASE_DELAY).
+	RetryBase time.Duration
 }
 
 // Processor turns batches of vote messages into Mautic contacts.
@@ -141,6 +144,9 @@ func NewProcessor(opts Options) *Processor {
 	}
 	if opts.Parallel == 0 {
 		opts.Parallel = 8
+	}
+	if opts.RetryBase == 0 {
+		opts.RetryBase = 10 * time.Second
 	}
 	if opts.Owner == "" {
 		opts.Owner = "worker-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -254,7 +260,11 @@ var errBusy = errors.New("another worker is creating this participant's contact"
 
 // backoff is the delay before a retry: exponential in the receive count,
 // from 10 s to 15 min, or Mautic's reset time when it said.
-func backoff(receiveCount int, err error) time.Duration {
+func (p *Processor) backoff(receiveCount int, err error) time.Duration {
+	return backoff(p.opts.RetryBase, receiveCount, err)
+}
+
+func backoff(base time.Duration, receiveCount int, err error) time.Duration {
 	if errors.Is(err, errBusy) {
 		// Another worker finishes this contact within seconds.
 		return min(time.Duration(1<<min(receiveCount, 6))*time.Second, time.Minute)
@@ -265,7 +275,7 @@ func backoff(receiveCount int, err error) time.Duration {
 			return min(d+time.Second, 12*time.Hour)
 		}
 	}
-	d := 10 * time.Second
+	d := base
 	for i := 1; i < receiveCount && d < 15*time.Minute; i++ {
 		d *= 2
 	}
@@ -350,7 +360,7 @@ type run struct {
 func (r *run) fail(pas []*participant, o Outcome, reason string, err error) {
 	for _, pa := range pas {
 		for _, vt := range pa.votes {
-			r.v.set(vt.msg, o, reason, backoff(r.msgs[vt.msg].ReceiveCount, err))
+			r.v.set(vt.msg, o, reason, r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
 		}
 	}
 }
@@ -370,7 +380,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 	r.sum.Conversations = 1
 	retryAll := func(reason string, err error) {
 		for _, vt := range vs {
-			v.set(vt.msg, Retry, reason, backoff(msgs[vt.msg].ReceiveCount, err))
+			v.set(vt.msg, Retry, reason, p.backoff(msgs[vt.msg].ReceiveCount, err))
 		}
 	}
 
@@ -509,7 +519,7 @@ func (r *run) park(ctx context.Context, vs []vote) {
 	}
 	if err := r.p.opts.Store.Park(ctx, r.conv, parked); err != nil {
 		for _, vt := range vs {
-			r.v.set(vt.msg, Retry, "park votes: "+err.Error(), backoff(r.msgs[vt.msg].ReceiveCount, err))
+			r.v.set(vt.msg, Retry, "park votes: "+err.Error(), r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
 		}
 		return
 	}
