@@ -1,8 +1,8 @@
-// Package votes turns EJ's vote messages into Mautic contacts: it reads the
-// SQS message bodies EJ sends for each vote (see docs/ej-integration.md and
-// docs/vote.schema.json) and normalizes the participant's phone to E.164.
+// Package votes turns EJ's vote messages into Mautic contacts.
 //
-// A message body holds one vote object or a JSON array of them:
+// EJ sends an SQS message for each vote (docs/ej-integration.md; the
+// contract is docs/vote.schema.json). A message body holds one vote object or
+// a JSON array of them:
 //
 //	{
 //	  "version": 1,
@@ -181,10 +181,10 @@ func IsPermanent(err error) bool {
 // not an object or an array of them, an empty array), Decode returns no votes
 // and a *DecodeError with Index -1. When some votes are invalid, Decode
 // returns the valid ones and an error listing the others (one *DecodeError
-// each; errors.Join of them when more than one, the first ten listed): the
-// consumer processes the votes it got and sends the message to the
-// dead-letter queue. Redriving it later is harmless, since processing is
-// idempotent on conversation_id + vote_id.
+// each; errors.Join of them when more than one, the first ten listed). The
+// message goes to the dead-letter queue either way; a consumer may process
+// the votes it got first, since redriving the message later is harmless
+// (processing is idempotent on conversation_id + vote_id).
 //
 // Fields, all required unless marked optional:
 //   - version: the integer 1. A greater version is refused as

@@ -623,6 +623,37 @@ func TestDecodeWarnings(t *testing.T) {
 	}
 }
 
+func TestDecodeErrorAndIsPermanent(t *testing.T) {
+	vote := &votes.DecodeError{Index: 2, Field: "participant.id", Reason: "is required"}
+	body := &votes.DecodeError{Index: -1, Reason: "body is empty"}
+	tests := []struct {
+		name          string
+		err           error
+		wantMsg       string
+		wantPermanent bool
+	}{
+		{"vote field", vote, "vote 2: participant.id: is required", true},
+		{"whole vote", &votes.DecodeError{Index: 0, Reason: "must be a vote object"}, "vote 0: must be a vote object", true},
+		{"body", body, "vote message: body is empty", true},
+		{"wrapped", fmt.Errorf("message m-1: %w", vote), "message m-1: vote 2: participant.id: is required", true},
+		{"joined", errors.Join(vote, body), "vote 2: participant.id: is required\nvote message: body is empty", true},
+		{"other error", errors.New("mautic: 503"), "mautic: 503", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.wantMsg {
+				t.Errorf("Error() = %q, want %q", got, tt.wantMsg)
+			}
+			if got := votes.IsPermanent(tt.err); got != tt.wantPermanent {
+				t.Errorf("IsPermanent = %v, want %v", got, tt.wantPermanent)
+			}
+		})
+	}
+	if votes.IsPermanent(nil) {
+		t.Error("IsPermanent(nil) = true, want false")
+	}
+}
+
 func TestChoice(t *testing.T) {
 	tests := []struct {
 		choice   votes.Choice

@@ -215,8 +215,10 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 		v.res[i].MessageID = m.ID
 		decoded, err := Decode(m.Body)
 		if err != nil {
+			// The message goes to the DLQ with the reason; the valid votes
+			// of an array are processed all the same (a redrive redoes
+			// them idempotently).
 			v.set(i, Dead, err.Error(), 0)
-			continue
 		}
 		for _, d := range decoded {
 			byConv[d.ConversationID] = append(byConv[d.ConversationID], vote{Vote: d, msg: i})
