@@ -264,6 +264,11 @@ func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecr
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.hc.Do(req)
+	var denied *safehttp.DeniedError
+	if errors.As(err, &denied) {
+		// The name resolves to a private, loopback… address.
+		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: the host's " + denied.Error() + "; Mautic must be on a public address", err: err}
+	}
 	if err != nil {
 		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
 	}
@@ -560,6 +565,19 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 		}
 		return Completed{}, pr
 	}
+	// A re-PUT or DELETE during the exchange wins: do not write the old
+	// credentials over it. (A narrow race remains: the stores have no
+	// conditional writes.)
+	cur, err := s.meta.GetConnection(ctx, conversationID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Completed{}, problem(http.StatusNotFound, "not_found", "this conversation has no Mautic connection any more")
+	case err != nil:
+		return Completed{}, fmt.Errorf("reload connection %s: %w", conversationID, err)
+	case cur.Generation != c.Generation:
+		return Completed{}, problem(http.StatusBadRequest, "link_superseded", "the Mautic connection was registered again while this authorization completed")
+	}
+	c = cur // the latest counters, for the write below
 	sec.Token = tok
 	if err := s.secrets.PutSecret(ctx, conversationID, sec); err != nil {
 		return Completed{}, fmt.Errorf("store token of conversation %s: %w", conversationID, err)
@@ -572,15 +590,9 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	c.UpdatedAt = now
 	c.LastError = nil
 	var result error
-	// Not cfg.Client: its http.Client drops s.hc's timeout and redirect
-	// policy (a redirect would carry the bearer token to wherever Mautic
-	// points), and it would refresh the token without storing the new one.
-	probeHC := &http.Client{
-		Transport:     &oauth2.Transport{Source: oauth2.StaticTokenSource(tok), Base: s.hc.Transport},
-		Timeout:       s.hc.Timeout,
-		CheckRedirect: s.hc.CheckRedirect,
-	}
-	mc, err := mautic.NewClient(c.MauticURL, probeHC)
+	// cfg.Client keeps s.hc's timeout and redirect policy: a redirect
+	// must not carry the new token elsewhere.
+	mc, err := mautic.NewClient(c.MauticURL, cfg.Client(hctx, tok))
 	if err != nil {
 		return Completed{}, fmt.Errorf("mautic client for conversation %s: %w", conversationID, err)
 	}

@@ -99,6 +99,11 @@ var pages = map[string]pageText{
 		WhatPT: "As credenciais do Mautic desta conversa foram cadastradas de novo depois que este link foi criado.", WhatEN: "This conversation's Mautic credentials were registered again after this link was made.",
 		NextPT: againPT, NextEN: againEN,
 	},
+	"invalid_conversation_id": {
+		TitlePT: "Endereço inválido", TitleEN: "Invalid address",
+		WhatPT: "O endereço desta página não corresponde a uma conversa.", WhatEN: "This page's address does not name a conversation.",
+		NextPT: againPT, NextEN: againEN,
+	},
 	"not_found": {
 		TitlePT: "Conexão não encontrada", TitleEN: "Connection not found",
 		WhatPT: "Esta conversa não tem mais uma conexão com o Mautic.", WhatEN: "This conversation no longer has a Mautic connection.",
