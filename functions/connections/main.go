@@ -3,9 +3,7 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -13,21 +11,12 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/awsapp"
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	ctx := context.Background()
-	app, err := awsapp.Load(ctx, config.ForConnections, log)
-	if err != nil {
-		log.Error("start-up", "err", err)
-		os.Exit(1)
-	}
-	h, err := app.Handlers(ctx)
-	if err != nil {
-		log.Error("start-up", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(httpadapter.NewV2(h.Connections()).ProxyWithContext)
+	h := awsapp.MustHTTP(config.ForConnections, log, (*httpapi.Handlers).Connections)
+	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -20,11 +19,7 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	app, err := awsapp.Load(context.Background(), config.ForKeepalive, log)
-	if err != nil {
-		log.Error("start-up", "err", err)
-		os.Exit(1)
-	}
+	app := awsapp.MustLoad(config.ForKeepalive, log)
 	tm := app.Tokens()
 	lambda.Start(func(ctx context.Context, _ json.RawMessage) (keepalive.Report, error) {
 		return keepalive.Run(ctx, app.Meta, tm, time.Now(), app.Config.KeepaliveAfter, log)

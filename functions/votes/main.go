@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"time"
@@ -19,11 +18,7 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	app, err := awsapp.Load(context.Background(), config.ForVotes, log)
-	if err != nil {
-		log.Error("start-up", "err", err)
-		os.Exit(1)
-	}
+	app := awsapp.MustLoad(config.ForVotes, log)
 	h := &handler{
 		proc:    app.Processor(app.Tokens()),
 		queue:   app.Queue(),

@@ -147,3 +147,27 @@ func (a *App) Processor(tm *tokens.Manager) *votes.Processor {
 func (a *App) Queue() *sqsqueue.Queue {
 	return &sqsqueue.Queue{Client: a.SQS, URL: os.Getenv(EnvQueueURL), DLQURL: os.Getenv(EnvDLQURL)}
 }
+
+// MustLoad is Load for a function's main: it logs and exits when the
+// configuration or the clients cannot be had, so Lambda reports an init
+// error.
+func MustLoad(req config.Required, log *slog.Logger) *App {
+	app, err := Load(context.Background(), req, log)
+	if err != nil {
+		log.Error("start-up", "err", err)
+		os.Exit(1)
+	}
+	return app
+}
+
+// MustHTTP builds the HTTP handlers for a function's main and picks the
+// one it serves, exiting on error like MustLoad.
+func MustHTTP(req config.Required, log *slog.Logger, pick func(*httpapi.Handlers) http.Handler) http.Handler {
+	app := MustLoad(req, log)
+	h, err := app.Handlers(context.Background())
+	if err != nil {
+		log.Error("start-up", "err", err)
+		os.Exit(1)
+	}
+	return pick(h)
+}
