@@ -19,7 +19,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 )
 
@@ -168,6 +171,28 @@ func Connect(ctx context.Context, c *Client, sim *mautictest.Sim, simURL, conver
 	return nil
 }
 
+// Grant plays the author at a simulated Mautic without ej-mautic's API: it
+// creates an API credential there (redirect URI redirectURI), logs in as
+// admin/mautic, accepts, and exchanges the code. Tests that write a
+// connection straight into a store use it.
+func Grant(ctx context.Context, sim *mautictest.Sim, simURL, redirectURI string) (clientID, clientSecret string, tok *oauth2.Token, err error) {
+	clientID, clientSecret = sim.CreateClient([]string{redirectURI}, true)
+	cfg := oauth2.Config{ClientID: clientID, ClientSecret: clientSecret, Endpoint: mautic.Endpoint(simURL), RedirectURL: redirectURI}
+	cb, err := mautictest.Consent(ctx, nil, cfg.AuthCodeURL("e2e-state"), "admin", "mautic", false)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("consent at Mautic: %w", err)
+	}
+	code := cb.Query().Get("code")
+	if code == "" {
+		return "", "", nil, errors.New("consent at Mautic: no code in the redirect")
+	}
+	tok, err = cfg.Exchange(ctx, code)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("exchange code: %w", err)
+	}
+	return clientID, clientSecret, tok, nil
+}
+
 // Workload describes generated votes.
 type Workload struct {
 	Conversations int     // conversations "1".."n" (prefixed by ConversationPrefix)
@@ -254,26 +279,35 @@ func (w Workload) Generate() Generated {
 }
 
 // Verify checks that every wanted participant has exactly one contact in
-// the simulator, tagged with its conversation and with its phone. It
-// returns the problems found (none when all held).
+// the simulator, tagged with its conversation and with its phone, and that
+// no other contact carries the tag of a wanted conversation (a contact for
+// a participant with no contact data, or with a badly normalized phone).
+// It returns the problems found (none when all held).
 func Verify(sim *mautictest.Sim, want map[string]map[string]string) []string {
 	type key struct{ conv, phone string }
+	wanted := map[key]bool{}
+	for conv, parts := range want {
+		for _, phone := range parts {
+			wanted[key{conv, phone}] = true
+		}
+	}
 	count := map[key]int{}
+	var problems []string
 	for _, c := range sim.Contacts() {
 		for _, t := range c.Tags {
-			if conv, ok := strings.CutPrefix(t, "ej-conversation-"); ok {
-				count[key{conv, c.Fields["phone"]}]++
+			conv, ok := strings.CutPrefix(t, "ej-conversation-")
+			if !ok {
+				continue
+			}
+			k := key{conv, c.Fields["phone"]}
+			count[k]++
+			if _, ok := want[conv]; ok && !wanted[k] {
+				problems = append(problems, fmt.Sprintf("conversation %s: unexpected contact %d (phone %q)", conv, c.ID, k.phone))
 			}
 		}
 	}
-	var problems []string
-	convs := make([]string, 0, len(want))
-	for c := range want {
-		convs = append(convs, c)
-	}
-	sort.Strings(convs)
-	for _, conv := range convs {
-		for pid, phone := range want[conv] {
+	for conv, parts := range want {
+		for pid, phone := range parts {
 			if n := count[key{conv, phone}]; n != 1 {
 				problems = append(problems, fmt.Sprintf("conversation %s participant %s (%s): %d contacts, want 1", conv, pid, phone, n))
 			}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -127,10 +128,7 @@ func (q *Queue) SendDead(ctx context.Context, msgs []queue.Dead) (failed []queue
 		part := msgs[start:min(start+10, len(msgs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(part))
 		for i, m := range part {
-			reason := m.Reason
-			if len(reason) > 1000 {
-				reason = reason[:1000]
-			}
+			reason := truncate(m.Reason, 1000)
 			entries[i] = types.SendMessageBatchRequestEntry{
 				Id:          aws.String(strconv.Itoa(i)),
 				MessageBody: aws.String(string(m.Body)),
@@ -154,6 +152,17 @@ func (q *Queue) SendDead(ctx context.Context, msgs []queue.Dead) (failed []queue
 		}
 	}
 	return failed, errors.Join(errs...)
+}
+
+// truncate cuts s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func orDash(s string) string {
@@ -184,14 +193,24 @@ func (q *Queue) DeadLetter(ctx context.Context, msgs []queue.Dead) error {
 	return errors.Join(serr, aerr)
 }
 
-// Send puts message bodies on the queue, ten per call (each body ≤ 256 KiB).
+// Send puts message bodies on the queue, ten per call (each body ≤ 256 KiB;
+// a call carries at most 256 KiB in all, so large bodies take more calls).
 func (q *Queue) Send(ctx context.Context, bodies [][]byte) error {
 	return send(ctx, q.Client, q.URL, bodies)
 }
 
+// maxBatchBytes is SQS's limit on the sum of the bodies of one
+// SendMessageBatch.
+const maxBatchBytes = 256 << 10
+
 func send(ctx context.Context, c *sqs.Client, url string, bodies [][]byte) error {
-	for start := 0; start < len(bodies); start += 10 {
-		part := bodies[start:min(start+10, len(bodies))]
+	for start := 0; start < len(bodies); {
+		end, size := start, 0
+		for end < len(bodies) && end-start < 10 && (end == start || size+len(bodies[end]) <= maxBatchBytes) {
+			size += len(bodies[end])
+			end++
+		}
+		part := bodies[start:end]
 		entries := make([]types.SendMessageBatchRequestEntry, len(part))
 		for i, b := range part {
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(b))}
@@ -204,6 +223,7 @@ func send(ctx context.Context, c *sqs.Client, url string, bodies [][]byte) error
 			f := out.Failed[0]
 			return fmt.Errorf("send messages: %d failed, first: %s %s", len(out.Failed), aws.ToString(f.Code), aws.ToString(f.Message))
 		}
+		start = end
 	}
 	return nil
 }
@@ -215,11 +235,25 @@ type RedriveResult struct {
 }
 
 // Redrive moves every message from the DLQ back to the queue. With dryRun
-// it only reads them (they become visible again after the visibility
-// timeout it sets, 1 s).
-func (q *Queue) Redrive(ctx context.Context, dryRun bool, progress func(n int)) (RedriveResult, error) {
-	res := RedriveResult{Reasons: map[string]int{}}
+// it only reads them: they stay hidden while it reads (so none is counted
+// twice) and are made visible again before it returns.
+func (q *Queue) Redrive(ctx context.Context, dryRun bool, progress func(n int)) (res RedriveResult, err error) {
+	res = RedriveResult{Reasons: map[string]int{}}
+	dlq := &Queue{Client: q.Client, URL: q.DLQURL}
 	seen := map[string]bool{}
+	var held []queue.Retry // dry run: received, to make visible again
+	if dryRun {
+		defer func() {
+			if len(held) == 0 {
+				return
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if verr := dlq.Retry(sctx, held); verr != nil {
+				err = errors.Join(err, fmt.Errorf("make dead letters visible again: %w", verr))
+			}
+		}()
+	}
 	for {
 		in := &sqs.ReceiveMessageInput{
 			QueueUrl:              &q.DLQURL,
@@ -228,7 +262,9 @@ func (q *Queue) Redrive(ctx context.Context, dryRun bool, progress func(n int)) 
 			MessageAttributeNames: []string{AttrReason},
 		}
 		if dryRun {
-			in.VisibilityTimeout = 30
+			// Long enough to read the whole queue without seeing a
+			// message again.
+			in.VisibilityTimeout = 300
 		}
 		out, err := q.Client.ReceiveMessage(ctx, in)
 		if err != nil {
@@ -239,30 +275,31 @@ func (q *Queue) Redrive(ctx context.Context, dryRun bool, progress func(n int)) 
 		}
 		var bodies [][]byte
 		var del []queue.Received
-		fresh := 0
 		for _, m := range out.Messages {
 			id := aws.ToString(m.MessageId)
+			handle := queue.Received{Handle: aws.ToString(m.ReceiptHandle)}
+			if dryRun {
+				held = append(held, queue.Retry{Received: handle})
+			}
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
-			fresh++
 			reason := "unknown"
 			if a, ok := m.MessageAttributes[AttrReason]; ok {
 				reason = aws.ToString(a.StringValue)
 			}
 			res.Reasons[reason]++
 			bodies = append(bodies, []byte(aws.ToString(m.Body)))
-			del = append(del, queue.Received{Handle: aws.ToString(m.ReceiptHandle)})
+			del = append(del, handle)
 		}
-		if fresh == 0 {
+		if len(bodies) == 0 {
 			return res, nil
 		}
 		if !dryRun {
 			if err := send(ctx, q.Client, q.URL, bodies); err != nil {
 				return res, err
 			}
-			dlq := &Queue{Client: q.Client, URL: q.DLQURL}
 			if err := dlq.Ack(ctx, del); err != nil {
 				return res, err
 			}

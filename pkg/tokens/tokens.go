@@ -181,8 +181,9 @@ func (m *Manager) read(ctx context.Context, conversationID string, e *entry) err
 
 func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry, usable func(*oauth2.Token) bool) (*oauth2.Token, error) {
 	key := "refresh#" + c.ConversationID
-	deadline := m.opts.Now().Add(m.opts.Wait)
-	backoff := 100 * time.Millisecond
+	// Waiting is measured in real time, whatever the manager's clock.
+	deadline := time.Now().Add(m.opts.Wait)
+	backoff := 50 * time.Millisecond
 	for {
 		now := m.opts.Now()
 		ok, err := m.opts.Leases.AcquireLease(ctx, key, m.opts.Owner, now, now.Add(m.opts.LeaseTTL))
@@ -192,8 +193,11 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 		if ok {
 			break
 		}
-		// Someone else refreshes: wait for their token to be saved.
-		if !m.opts.Now().Before(deadline) {
+		// Someone else refreshes. Its holder saves the new token before
+		// it lets the lease go, so the secret is read once, under the
+		// lease, rather than on every try: Secrets Manager is read at
+		// most once per token lifetime.
+		if !time.Now().Before(deadline) {
 			return nil, ErrRefreshBusy
 		}
 		select {
@@ -202,12 +206,6 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, time.Second)
-		if err := m.read(ctx, c.ConversationID, e); err != nil {
-			return nil, err
-		}
-		if usable(e.tok) {
-			return e.tok, nil
-		}
 	}
 	defer func() {
 		// A fresh context: release even when ctx is done.
@@ -227,11 +225,12 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 	}
 	used := e.tok.RefreshToken
 	if used == "" {
-		return nil, ErrReauthorize
+		return nil, fmt.Errorf("refresh token of conversation %s: no refresh token stored: %w", c.ConversationID, ErrReauthorize)
 	}
 	cfg := oauth2.Config{ClientID: c.ClientID, ClientSecret: e.secret, Endpoint: mautic.Endpoint(c.MauticURL)}
 	hctx := context.WithValue(ctx, oauth2.HTTPClient, m.opts.HTTPClient)
 	m.refreshes.Add(1)
+	sent := m.opts.Now()
 	tok, err := cfg.TokenSource(hctx, &oauth2.Token{RefreshToken: used, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
 		if mautic.KindOf(err) != mautic.KindReauthorize {
@@ -243,6 +242,11 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 			return e.tok, nil
 		}
 		return nil, fmt.Errorf("refresh token of conversation %s: %w: %w", c.ConversationID, ErrReauthorize, err)
+	}
+	if tok.ExpiresIn > 0 {
+		// On the manager's clock, from when the request was sent (oauth2
+		// counts from the answer, on the wall clock).
+		tok.Expiry = sent.Add(time.Duration(tok.ExpiresIn) * time.Second)
 	}
 	// The old refresh token is dead now: save the new one before anything
 	// else, retrying a little, and keep it in memory whatever happens.

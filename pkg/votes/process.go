@@ -2,6 +2,7 @@ package votes
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -149,7 +150,9 @@ func NewProcessor(opts Options) *Processor {
 		opts.RetryBase = 10 * time.Second
 	}
 	if opts.Owner == "" {
-		opts.Owner = "worker-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		// Random as well as timed: two containers started in the same
+		// nanosecond must not share reservations.
+		opts.Owner = "worker-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + rand.Text()[:10]
 	}
 	return &Processor{opts: opts, conns: map[string]cachedConn{}}
 }
@@ -357,6 +360,7 @@ type run struct {
 	client  *mautic.Client
 	done    []string // vote ids to mark processed
 	lastErr *connection.LastError
+	tokErr  error // why no token could be had, once that happened
 }
 
 func (r *run) fail(pas []*participant, o Outcome, reason string, err error) {
@@ -570,6 +574,10 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 			rec = got
 		}
 		pa.rec, pa.hasRec = rec, true
+		if rec.LastActive.After(pa.lastActive) {
+			// Older votes that arrive late never move lastActive back.
+			pa.lastActive = rec.LastActive
+		}
 		if rec.Fingerprint == pa.fingerprint() && !pa.lastActive.After(rec.LastActive) {
 			unchanged = append(unchanged, pa)
 			continue
@@ -585,6 +593,8 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	}
 
 	if err := r.token(ctx, ""); err != nil {
+		// Nothing was sent to Mautic: the reservations can go.
+		r.releaseAll(ctx, creates)
 		r.tokenFailed(ctx, append(edits, creates...), err)
 		return
 	}
@@ -631,7 +641,8 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 				}
 			}
 			r.fail(lost, Retry, "save contact mapping: "+err.Error(), err)
-			r.done = slices.DeleteFunc(r.done, func(id string) bool { return r.votesOf(lost)[id] })
+			lostVotes := r.votesOf(lost)
+			r.done = slices.DeleteFunc(r.done, func(id string) bool { return lostVotes[id] })
 		}
 	}
 }
@@ -646,41 +657,116 @@ func (r *run) votesOf(pas []*participant) map[string]bool {
 	return m
 }
 
-// token gets a token (a new one when rejected is set) and the client.
+// token gets a token (a new one when rejected is set) and the client. Once
+// it failed, it fails the same way for the rest of the run: Mautic is not
+// asked again for a token it just refused.
 func (r *run) token(ctx context.Context, rejected string) error {
+	if r.tokErr != nil {
+		return r.tokErr
+	}
 	tok, err := r.p.opts.Tokens.Token(ctx, r.c, rejected)
-	if err != nil {
-		return err
+	if err == nil {
+		var cl *mautic.Client
+		if cl, err = mautic.NewClient(r.c.MauticURL, r.p.opts.Tokens.Client(tok)); err == nil {
+			r.tok, r.client = tok, cl
+			return nil
+		}
 	}
-	cl, err := mautic.NewClient(r.c.MauticURL, r.p.opts.Tokens.Client(tok))
-	if err != nil {
-		return err
-	}
-	r.tok, r.client = tok, cl
-	return nil
+	r.tokErr = err
+	return err
 }
 
+// tokenError is a failure to get a new access token after Mautic refused
+// the one sent: the call was not made.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return "get a new access token: " + e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
 // call runs f, and once more with a new token when Mautic refused the
-// access token.
+// access token. When no new token can be had, the error is a *tokenError.
 func (r *run) call(ctx context.Context, f func() error) error {
 	err := f()
 	if mautic.KindOf(err) != mautic.KindTokenInvalid {
 		return err
 	}
 	if terr := r.token(ctx, r.tok.AccessToken); terr != nil {
-		return terr
+		return &tokenError{terr}
 	}
 	return f()
 }
 
-// tokenFailed handles a connection whose token cannot be had.
-func (r *run) tokenFailed(ctx context.Context, pas []*participant, err error) {
-	if errors.Is(err, tokens.ErrReauthorize) || errors.Is(err, tokens.ErrNoToken) {
-		r.needsReauthorization(ctx, pas, "mautic_reauthorization_needed", "Mautic refused the stored refresh token: the author must connect again; votes are kept until then", err)
-		return
+// batch runs a batch call f over the items 0..n-1 (f gets the indexes to
+// send and returns results lined up with them). When Mautic refused the
+// access token, it gets a new one and sends again only the refused items:
+// the batch's earlier calls (one per 200 items) went through, and sending a
+// create twice would make a duplicate contact. When no new token can be
+// had, the refused items keep their 401 and the error is a *tokenError.
+func (r *run) batch(ctx context.Context, n int, f func(idx []int) ([]mautic.ItemResult, error)) ([]mautic.ItemResult, error) {
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
 	}
-	r.noteError("mautic_token_unavailable", "could not get an access token: "+errText(err))
-	r.fail(pas, Retry, "token: "+errText(err), err)
+	res, err := f(all)
+	if mautic.KindOf(err) != mautic.KindTokenInvalid || len(res) != n {
+		return res, err
+	}
+	var again []int
+	for i, it := range res {
+		if it.Err != nil && it.Err.Kind == mautic.KindTokenInvalid {
+			again = append(again, i)
+		}
+	}
+	if terr := r.token(ctx, r.tok.AccessToken); terr != nil {
+		return res, &tokenError{terr}
+	}
+	res2, err := f(again)
+	for k, i := range again {
+		if k < len(res2) {
+			res[i] = res2[k]
+		} else {
+			res[i] = mautic.ItemResult{Err: apiError(err)}
+		}
+	}
+	return res, err
+}
+
+// apiError is err as a *mautic.APIError, for item results.
+func apiError(err error) *mautic.APIError {
+	var ae *mautic.APIError
+	if errors.As(err, &ae) && ae != nil {
+		return ae
+	}
+	if err == nil {
+		err = errors.New("mautic gave no result for the item")
+	}
+	return &mautic.APIError{Kind: mautic.KindOf(err), Message: errText(err), Err: err}
+}
+
+// tokenFailed handles participants whose contact could not be written for
+// want of an access token.
+func (r *run) tokenFailed(ctx context.Context, pas []*participant, err error) {
+	if errors.Is(err, tokens.ErrNoToken) {
+		// Registered again since this worker cached the connection: its
+		// author is connecting. Keep the votes; leave the status alone.
+		r.p.Invalidate(r.conv)
+		if c, ok, lerr := r.p.connection(ctx, r.conv); lerr == nil && ok && c.Status == connection.StatusPending {
+			r.park(ctx, votesOfAll(pas))
+			return
+		}
+	}
+	switch {
+	case errors.Is(err, tokens.ErrReauthorize) || errors.Is(err, tokens.ErrNoToken) || mautic.KindOf(err) == mautic.KindReauthorize:
+		r.needsReauthorization(ctx, pas, "mautic_reauthorization_needed", "Mautic refused the stored refresh token: the author must connect again; votes are kept until then", err)
+	case mautic.KindOf(err) == mautic.KindAPIDisabled:
+		r.needsReauthorization(ctx, pas, "mautic_api_disabled", "Mautic's API is disabled: enable it in Configuration → API Settings, clear Mautic's cache, then connect again; votes are kept until then", err)
+	case errors.Is(err, tokens.ErrRefreshBusy):
+		// Another worker is refreshing: not a problem of the connection.
+		r.fail(pas, Retry, "token: "+errText(err), err)
+	default:
+		r.noteError("mautic_token_unavailable", "could not get an access token: "+errText(err))
+		r.fail(pas, Retry, "token: "+errText(err), err)
+	}
 }
 
 // needsReauthorization parks the participants' votes and flags the
@@ -692,15 +778,22 @@ func (r *run) needsReauthorization(ctx context.Context, pas []*participant, code
 		r.fail(pas, Retry, "mark needs_reauthorization: "+err.Error(), err)
 		return
 	}
+	// The batch's counter update must keep this error, not clear it.
+	r.lastErr = le
 	p.Invalidate(r.conv)
 	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", code, "err", cause)
+	r.park(ctx, votesOfAll(pas))
+}
+
+// votesOfAll lists the votes of pas.
+func votesOfAll(pas []*participant) []vote {
 	var vs []vote
 	for _, pa := range pas {
 		for _, vt := range pa.votes {
 			vs = append(vs, *vt)
 		}
 	}
-	r.park(ctx, vs)
+	return vs
 }
 
 func (r *run) noteError(code, msg string) {
@@ -709,6 +802,11 @@ func (r *run) noteError(code, msg string) {
 
 // mauticFailed handles a call that failed as a whole for pas.
 func (r *run) mauticFailed(ctx context.Context, pas []*participant, op string, err error) {
+	var te *tokenError
+	if errors.As(err, &te) {
+		r.tokenFailed(ctx, pas, te.err)
+		return
+	}
 	switch mautic.KindOf(err) {
 	case mautic.KindAPIDisabled:
 		r.needsReauthorization(ctx, pas, "mautic_api_disabled", "Mautic's API is disabled: enable it in Configuration → API Settings, clear Mautic's cache, then connect again; votes are kept until then", err)
@@ -723,6 +821,24 @@ func (r *run) mauticFailed(ctx context.Context, pas []*participant, op string, e
 	}
 }
 
+// failures groups participants by the error their item failed with: the
+// items of a call that failed as a whole share one error, and are handled
+// together (one status update, one park).
+type failures struct {
+	order []*mautic.APIError
+	by    map[*mautic.APIError][]*participant
+}
+
+func (f *failures) add(err *mautic.APIError, pa *participant) {
+	if f.by == nil {
+		f.by = map[*mautic.APIError][]*participant{}
+	}
+	if _, ok := f.by[err]; !ok {
+		f.order = append(f.order, err)
+	}
+	f.by[err] = append(f.by[err], pa)
+}
+
 // edit updates known contacts with batch/edit; it returns the participants
 // whose contact is gone (404) so they are created, and the records to save.
 func (r *run) edit(ctx context.Context, pas []*participant) (missing []*participant, save []ContactRecord) {
@@ -730,16 +846,21 @@ func (r *run) edit(ctx context.Context, pas []*participant) (missing []*particip
 	for i, pa := range pas {
 		in[i] = mautic.ContactEdit{ID: pa.rec.ContactID, Input: pa.input(r.conv)}
 	}
-	var res []mautic.ItemResult
-	err := r.call(ctx, func() (err error) {
-		res, err = r.client.EditContacts(ctx, in)
-		return err
+	res, err := r.batch(ctx, len(in), func(idx []int) ([]mautic.ItemResult, error) {
+		part := make([]mautic.ContactEdit, len(idx))
+		for k, i := range idx {
+			part[k] = in[i]
+		}
+		return r.client.EditContacts(ctx, part)
 	})
-	if err != nil {
+	if len(res) != len(pas) {
 		r.mauticFailed(ctx, pas, "update contacts", err)
 		return nil, nil
 	}
-	var ok []*participant
+	var te *tokenError
+	errors.As(err, &te)
+	var ok, refused []*participant
+	var failed failures
 	for i, it := range res {
 		pa := pas[i]
 		switch {
@@ -751,31 +872,39 @@ func (r *run) edit(ctx context.Context, pas []*participant) (missing []*particip
 		case it.Status == http.StatusNotFound:
 			// Deleted in Mautic, or EJ's mautic_id is stale: create it.
 			missing = append(missing, pa)
-		case it.Err != nil && it.Err.Kind == mautic.KindPermanent:
-			r.noteError("mautic_rejected", "update contact: "+errText(it.Err))
-			r.fail([]*participant{pa}, Dead, "Mautic refused the contact update: "+errText(it.Err), it.Err)
+		case te != nil && it.Err.Kind == mautic.KindTokenInvalid:
+			refused = append(refused, pa)
 		default:
-			r.fail([]*participant{pa}, Retry, "update contact: "+errText(it.Err), it.Err)
+			failed.add(it.Err, pa)
 		}
 	}
 	r.succeed(ok)
+	if len(refused) > 0 {
+		r.tokenFailed(ctx, refused, te.err)
+	}
+	for _, e := range failed.order {
+		r.mauticFailed(ctx, failed.by[e], "update contacts", e)
+	}
 	return missing, save
 }
 
-// create makes the contacts of reserved participants with batch/new.
+// create makes the contacts of reserved participants with batch/new, one
+// call per 200.
 func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 	var save []ContactRecord
 	// A reservation taken over from a worker that died may have left a
 	// contact behind: look for it first.
 	todo := pas[:0:0]
 	for _, pa := range pas {
-		if pa.takenOver {
+		if pa.takenOver && r.tokErr == nil {
 			if id, ok := r.lookup(ctx, pa); ok {
 				pa.rec.ContactID = id
-				if _, recs := r.edit(ctx, []*participant{pa}); len(recs) > 0 {
-					save = append(save, recs...)
+				missing, recs := r.edit(ctx, []*participant{pa})
+				save = append(save, recs...)
+				if len(missing) == 0 {
+					continue
 				}
-				continue
+				// Found, then deleted: create it after all.
 			}
 		}
 		todo = append(todo, pa)
@@ -783,21 +912,32 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 	if len(todo) == 0 {
 		return save
 	}
+	if r.tokErr != nil {
+		// The token died earlier in this run: nothing is sent.
+		r.releaseAll(ctx, todo)
+		r.tokenFailed(ctx, todo, r.tokErr)
+		return save
+	}
 	in := make([]mautic.ContactInput, len(todo))
 	for i, pa := range todo {
 		in[i] = pa.input(r.conv)
 	}
-	var res []mautic.ItemResult
-	err := r.call(ctx, func() (err error) {
-		res, err = r.client.CreateContacts(ctx, in)
-		return err
+	res, err := r.batch(ctx, len(in), func(idx []int) ([]mautic.ItemResult, error) {
+		part := make([]mautic.ContactInput, len(idx))
+		for k, i := range idx {
+			part[k] = in[i]
+		}
+		return r.client.CreateContacts(ctx, part)
 	})
-	if err != nil && res == nil {
+	if len(res) != len(todo) {
 		r.releaseUnlessAmbiguous(ctx, todo, err)
 		r.mauticFailed(ctx, todo, "create contacts", err)
 		return save
 	}
-	var ok []*participant
+	var te *tokenError
+	errors.As(err, &te)
+	var ok, refused []*participant
+	var failed failures
 	for i, it := range res {
 		pa := todo[i]
 		switch {
@@ -812,17 +952,32 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 			save = append(save, ContactRecord{ParticipantID: pa.id, ContactID: it.Contact.ID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive})
 		case it.OK():
 			r.fail([]*participant{pa}, Retry, "Mautic's batch answer did not name the created contact", nil)
-		case it.Err != nil && it.Err.Kind == mautic.KindPermanent:
-			r.release(ctx, pa)
-			r.noteError("mautic_rejected", "create contact: "+errText(it.Err))
-			r.fail([]*participant{pa}, Dead, "Mautic refused the contact: "+errText(it.Err), it.Err)
+		case te != nil && it.Err.Kind == mautic.KindTokenInvalid:
+			// Refused before anything was created.
+			refused = append(refused, pa)
 		default:
-			r.releaseUnlessAmbiguous(ctx, []*participant{pa}, it.Err)
-			r.mauticFailed(ctx, []*participant{pa}, "create contacts", it.Err)
+			failed.add(it.Err, pa)
 		}
 	}
 	r.succeed(ok)
+	if len(refused) > 0 {
+		r.releaseAll(ctx, refused)
+		r.tokenFailed(ctx, refused, te.err)
+	}
+	for _, e := range failed.order {
+		group := failed.by[e]
+		r.releaseUnlessAmbiguous(ctx, group, e)
+		r.mauticFailed(ctx, group, "create contacts", e)
+	}
 	return save
+}
+
+// releaseAll frees the reservations of participants whose contact was
+// certainly not created.
+func (r *run) releaseAll(ctx context.Context, pas []*participant) {
+	for _, pa := range pas {
+		r.release(ctx, pa)
+	}
 }
 
 // releaseUnlessAmbiguous frees reservations when Mautic certainly did not
@@ -843,20 +998,32 @@ func (r *run) releaseUnlessAmbiguous(ctx context.Context, pas []*participant, er
 	}
 	var apiErr *mautic.APIError
 	if k == mautic.KindRetryable && errors.As(err, &apiErr) && apiErr.Status > 0 {
-		now := r.p.opts.Now()
 		for _, pa := range pas {
-			// Re-reserving our own record with an ended lease keeps it
-			// (so the next owner looks before creating) but frees it.
-			if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.id, r.owner, now, now.Add(time.Nanosecond)); err != nil {
-				r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
-			}
+			r.endLease(ctx, pa)
 		}
 	}
 }
 
+// release frees pa's reservation after this run certainly created no
+// contact. It is deleted, unless it was taken over: then the dead owner may
+// have created one, so the reservation is kept with its lease ended, and
+// the next owner takes it over and looks before creating.
 func (r *run) release(ctx context.Context, pa *participant) {
+	if pa.takenOver {
+		r.endLease(ctx, pa)
+		return
+	}
 	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.id, r.owner); err != nil {
 		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
+	}
+}
+
+// endLease keeps pa's reservation but frees it: re-reserving our own record
+// with a lease that ends at once.
+func (r *run) endLease(ctx context.Context, pa *participant) {
+	now := r.p.opts.Now()
+	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.id, r.owner, now, now.Add(time.Nanosecond)); err != nil {
+		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
 	}
 }
 

@@ -1,0 +1,163 @@
+package votes_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ejplatform/ej-mautic/pkg/e2e"
+	"github.com/ejplatform/ej-mautic/pkg/votes"
+)
+
+// TestWholePathOverHTTP runs the AWS path on real AWS-protocol backends:
+// DynamoDB Local and the Secrets Manager test server behind the HTTP API
+// (EJ registers each conversation, the author's browser goes through
+// Mautic's login and consent, the callback stores the token), then one
+// container's processor fed the way Lambda feeds it. The workload is W1:
+// 1,000 votes from 200 new participants in 2 conversations, 10% of the
+// messages delivered twice. It reports, per 1,000 votes, the Mautic calls
+// by route, the DynamoDB requests and items and the Secrets Manager reads
+// (t.Logf, and the file named by EJM_REPORT when set).
+func TestWholePathOverHTTP(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var report []string
+	t.Cleanup(func() {
+		if path := os.Getenv("EJM_REPORT"); path != "" && len(report) > 0 {
+			text := "ej-mautic W1 (1,000 votes, 200 new participants, 2 conversations, 10% redeliveries), per 1,000 votes\n" + strings.Join(report, "")
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				t.Errorf("write %s: %v", path, err)
+			}
+		}
+	})
+
+	for _, batch := range []int{10, 1000} {
+		t.Run(fmt.Sprintf("batches of %d", batch), func(t *testing.T) {
+			ctx := context.Background()
+			e := newAWSEnv(t)
+			w := e2e.Workload{Conversations: 2, Participants: 100, Votes: 1000, Redeliver: 0.1, WithEmail: 0.3, Prefix: "w1-", Seed: 10}
+			g := w.Generate() // seed 10: all 200 participants vote, 1,100 messages
+			wanted := 0
+			for _, parts := range g.Want {
+				wanted += len(parts)
+			}
+			if wanted != 200 {
+				t.Fatalf("the workload has %d participants, want 200", wanted)
+			}
+			convs := make([]string, 0, len(g.Want))
+			for conv := range g.Want {
+				convs = append(convs, conv)
+				e.connect(conv)
+			}
+			sort.Strings(convs)
+			msgs := generated("m", g.Messages)
+
+			reads0, writes0 := e.ddb.Counts()
+			readItems0, writeItems0 := e.ddb.Items()
+			e.sm.ResetCalls()
+			e.sim.ResetStats()
+
+			p, _ := e.processor(procOpts{})
+			var sum votes.Summary
+			for start := 0; start < len(msgs); start += batch {
+				batch := msgs[start:min(start+batch, len(msgs))]
+				res, s := p.Process(ctx, batch)
+				wantOutcomes(t, res, votes.Done)
+				addSummary(&sum, s)
+			}
+
+			reads, writes := e.ddb.Counts()
+			readItems, writeItems := e.ddb.Items()
+			reads, writes, readItems, writeItems = reads-reads0, writes-writes0, readItems-readItems0, writeItems-writeItems0
+			smReads := e.sm.Calls()["GetSecretValue"]
+			stats := e.sim.Stats()
+
+			if problems := e2e.Verify(e.sim.Sim, g.Want); len(problems) > 0 {
+				t.Errorf("%d problems, first: %v", len(problems), problems[:min(5, len(problems))])
+			}
+			if got := len(e.sim.Contacts()); got != wanted {
+				t.Errorf("contacts = %d, want %d", got, wanted)
+			}
+			// The counters, as EJ reads them: through the API.
+			synced, err := e2e.WaitSynced(ctx, e.api, convs, int64(g.Unique), nil)
+			if err != nil || synced != int64(g.Unique) {
+				t.Errorf("votes_synced through the API = %d (%v), want %d", synced, err, g.Unique)
+			}
+			var created int64
+			for _, conv := range convs {
+				v, err := e.api.Status(ctx, conv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				created += v.ContactsCreated
+				if v.LastError != nil || v.LastSyncAt == nil {
+					t.Errorf("conversation %s: last_error %+v last_sync_at %v", conv, v.LastError, v.LastSyncAt)
+				}
+			}
+			if created != int64(wanted) {
+				t.Errorf("contacts_created through the API = %d, want %d", created, wanted)
+			}
+
+			per := func(n int64) float64 { return float64(n) * 1000 / float64(g.Unique) }
+			processCalls := int64((len(msgs) + batch - 1) / batch)
+			nConvs := int64(len(convs))
+			// Mautic: at most one batch/new and one batch/edit per
+			// conversation per Process call (≤ 200 new and ≤ 200 changed
+			// participants in each); no token request (the token from
+			// the callback is fresh).
+			if got, limit := int64(stats.Total), 2*nConvs*processCalls; got > limit {
+				t.Errorf("Mautic calls = %d, want ≤ %d (2 per conversation per batch)", got, limit)
+			}
+			if batch >= 1000 {
+				// W1 in batches of 1,000: each conversation's new
+				// participants in one batch/new, then the second batch's
+				// changes in one batch/edit (with seed 10, nobody votes
+				// first in the last 100 messages).
+				if got := per(int64(stats.Total)); got > 4 {
+					t.Errorf("Mautic calls per 1,000 votes = %.1f, want ≤ 4", got)
+				}
+			}
+			// Secrets Manager: one read per connection in one container.
+			if smReads > len(convs) {
+				t.Errorf("Secrets Manager reads = %d, want ≤ %d (one per connection)", smReads, len(convs))
+			}
+			// DynamoDB: per conversation per batch one idempotency read
+			// and one mapping read (100 keys a request), the connection
+			// when its cache expired; writes: one conditional reservation
+			// per new participant, the rest batched by 25.
+			if limit := 2*nConvs*processCalls + int64(len(msgs))/50 + 2*nConvs; reads > limit {
+				t.Errorf("DynamoDB read requests = %d, want ≤ %d", reads, limit)
+			}
+			// Items written: each vote marked once, a reservation and a
+			// record per new participant, a record per update, one
+			// counter update per conversation per batch.
+			if limit := int64(g.Unique) + 2*int64(sum.ContactsCreated) + int64(sum.ContactsUpdated) + nConvs*processCalls; writeItems > limit {
+				t.Errorf("DynamoDB items written = %d, want ≤ %d", writeItems, limit)
+			}
+
+			routes := make([]string, 0, len(stats.Requests))
+			for k, n := range stats.Requests {
+				routes = append(routes, fmt.Sprintf("%s %.1f", k, per(int64(n))))
+			}
+			sort.Strings(routes)
+			line := fmt.Sprintf("batches of %d messages (%d messages, %d Process calls):\n"+
+				"  Mautic calls        %.1f (%s)\n"+
+				"  DynamoDB requests   %.1f reads, %.1f writes\n"+
+				"  DynamoDB items      %.1f keys read, %.1f written\n"+
+				"  Secrets Manager     %.1f reads (GetSecretValue)\n"+
+				"  summary             %d synced, %d duplicates, %d created, %d updated\n",
+				batch, len(msgs), processCalls,
+				per(int64(stats.Total)), strings.Join(routes, ", "),
+				per(reads), per(writes), per(readItems), per(writeItems),
+				per(int64(smReads)), sum.Synced, sum.Duplicates, sum.ContactsCreated, sum.ContactsUpdated)
+			t.Log("\n" + line)
+			mu.Lock()
+			report = append(report, line)
+			mu.Unlock()
+		})
+	}
+}
