@@ -118,9 +118,8 @@ type Processor struct {
 }
 
 type cachedConn struct {
-	c       connection.Connection
-	missing bool
-	at      time.Time
+	c  connection.Connection
+	at time.Time
 }
 
 // NewProcessor returns a Processor.
@@ -293,17 +292,21 @@ func (p *Processor) connection(ctx context.Context, id string) (connection.Conne
 	cc, ok := p.conns[id]
 	p.mu.Unlock()
 	if ok && now.Sub(cc.at) < p.opts.ConnectionTTL {
-		return cc.c, !cc.missing, nil
+		return cc.c, true, nil
 	}
 	c, err := p.opts.Connections.GetConnection(ctx, id)
-	missing := errors.Is(err, connection.ErrNotFound)
-	if err != nil && !missing {
+	if errors.Is(err, connection.ErrNotFound) {
+		// Not cached: a conversation registered a moment later must not
+		// have its first votes acked as unconnected.
+		return connection.Connection{}, false, nil
+	}
+	if err != nil {
 		return connection.Connection{}, false, err
 	}
 	p.mu.Lock()
-	p.conns[id] = cachedConn{c: c, missing: missing, at: now}
+	p.conns[id] = cachedConn{c: c, at: now}
 	p.mu.Unlock()
-	return c, !missing, nil
+	return c, true, nil
 }
 
 // Invalidate drops the cached metadata of a conversation.
@@ -316,6 +319,7 @@ func (p *Processor) Invalidate(conversationID string) {
 // participant gathers one participant's votes of a batch.
 type participant struct {
 	id         string
+	key        string // id in the contact mapping: scoped to the Mautic instance
 	phone      string // E.164
 	email      string
 	name       string
@@ -325,6 +329,14 @@ type participant struct {
 	rec        ContactRecord
 	hasRec     bool
 	takenOver  bool
+}
+
+// MappingKey is the participant's id in the Store's contact mapping: the
+// participant id prefixed with 8 hex digits naming the Mautic instance, so
+// a conversation connected to another Mautic starts a fresh mapping.
+func MappingKey(mauticURL, participantID string) string {
+	h := sha256.Sum256([]byte(mauticURL))
+	return hex.EncodeToString(h[:4]) + ":" + participantID
 }
 
 func (pa *participant) fingerprint() string {
@@ -535,9 +547,12 @@ func (r *run) park(ctx context.Context, vs []vote) {
 // sync brings every contactable participant's contact up to date.
 func (r *run) sync(ctx context.Context, pas []*participant) {
 	p := r.p
+	// A conversation re-registered with another Mautic starts a new
+	// mapping: contact ids of the old instance mean nothing in the new one.
 	ids := make([]string, len(pas))
 	for i, pa := range pas {
-		ids[i] = pa.id
+		pa.key = MappingKey(r.c.MauticURL, pa.id)
+		ids[i] = pa.key
 	}
 	recs, err := p.opts.Store.Contacts(ctx, r.conv, ids)
 	if err != nil {
@@ -548,15 +563,15 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	var edits, creates, unchanged []*participant
 	now := p.opts.Now()
 	for _, pa := range pas {
-		rec, ok := recs[pa.id]
+		rec, ok := recs[pa.key]
 		if !ok || rec.ContactID == 0 {
 			if pa.mauticID > 0 && !ok {
 				// EJ knows the contact: update it (created if it 404s).
-				pa.rec = ContactRecord{ParticipantID: pa.id, ContactID: int(pa.mauticID)}
+				pa.rec = ContactRecord{ParticipantID: pa.key, ContactID: int(pa.mauticID)}
 				edits = append(edits, pa)
 				continue
 			}
-			got, reserved, err := p.opts.Store.Reserve(ctx, r.conv, pa.id, r.owner, now, now.Add(p.opts.ReservationTTL))
+			got, reserved, err := p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(p.opts.ReservationTTL))
 			if err != nil {
 				r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
 				continue
@@ -610,7 +625,7 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 			}
 			// EJ's mautic_id is stale: create under a reservation, like
 			// any new participant.
-			got, reserved, err := p.opts.Store.Reserve(ctx, r.conv, pa.id, r.owner, now, now.Add(p.opts.ReservationTTL))
+			got, reserved, err := p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(p.opts.ReservationTTL))
 			switch {
 			case err != nil:
 				r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
@@ -636,7 +651,7 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 			}
 			var lost []*participant
 			for _, pa := range append(edits, creates...) {
-				if saved[pa.id] {
+				if saved[pa.key] {
 					lost = append(lost, pa)
 				}
 			}
@@ -868,7 +883,7 @@ func (r *run) edit(ctx context.Context, pas []*participant) (missing []*particip
 			r.sum.ContactsUpdated++
 			r.sum.Synced += len(pa.votes)
 			ok = append(ok, pa)
-			save = append(save, ContactRecord{ParticipantID: pa.id, ContactID: pa.rec.ContactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive})
+			save = append(save, ContactRecord{ParticipantID: pa.key, ContactID: pa.rec.ContactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive})
 		case it.Status == http.StatusNotFound:
 			// Deleted in Mautic, or EJ's mautic_id is stale: create it.
 			missing = append(missing, pa)
@@ -949,7 +964,7 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 			}
 			r.sum.Synced += len(pa.votes)
 			ok = append(ok, pa)
-			save = append(save, ContactRecord{ParticipantID: pa.id, ContactID: it.Contact.ID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive})
+			save = append(save, ContactRecord{ParticipantID: pa.key, ContactID: it.Contact.ID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive})
 		case it.OK():
 			r.fail([]*participant{pa}, Retry, "Mautic's batch answer did not name the created contact", nil)
 		case te != nil && it.Err.Kind == mautic.KindTokenInvalid:
@@ -1013,7 +1028,7 @@ func (r *run) release(ctx context.Context, pa *participant) {
 		r.endLease(ctx, pa)
 		return
 	}
-	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.id, r.owner); err != nil {
+	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.key, r.owner); err != nil {
 		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
 	}
 }
@@ -1022,7 +1037,7 @@ func (r *run) release(ctx context.Context, pa *participant) {
 // with a lease that ends at once.
 func (r *run) endLease(ctx context.Context, pa *participant) {
 	now := r.p.opts.Now()
-	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.id, r.owner, now, now.Add(time.Nanosecond)); err != nil {
+	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(time.Nanosecond)); err != nil {
 		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
 	}
 }

@@ -459,7 +459,7 @@ func TestTakeOver(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("to")
 		now := time.Now()
-		if _, ok, err := e.store.Reserve(ctx, "to", "a", "dead-worker", now.Add(-3*time.Minute), now.Add(-time.Minute)); err != nil || !ok {
+		if _, ok, err := e.store.Reserve(ctx, "to", votes.MappingKey(e.sim.URL, "a"), "dead-worker", now.Add(-3*time.Minute), now.Add(-time.Minute)); err != nil || !ok {
 			t.Fatalf("Reserve = %v, %v", ok, err)
 		}
 		if created {
@@ -515,11 +515,11 @@ func TestTakeOver(t *testing.T) {
 		if sum.Parked != 1 {
 			t.Fatalf("parked = %d, want 1", sum.Parked)
 		}
-		recs, err := e.store.Contacts(ctx, "to", []string{"a"})
+		recs, err := e.store.Contacts(ctx, "to", []string{votes.MappingKey(e.sim.URL, "a")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, ok := recs["a"]; !ok || r.ContactID != 0 {
+		if r, ok := recs[votes.MappingKey(e.sim.URL, "a")]; !ok || r.ContactID != 0 {
 			t.Errorf("record of a = %+v, %v; want the reservation kept, so that the next owner looks first", r, ok)
 		}
 		e.connect("to")
