@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 )
 
@@ -59,7 +57,10 @@ var (
 	ForKeepalive   = Required{EnvTableName, EnvSecretPrefix}
 )
 
-var secretPrefixRe = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,256}$`)
+var (
+	secretPrefixRe = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,256}$`)
+	regionRe       = regexp.MustCompile(`^[A-Z]{2}$`)
+)
 
 // FromEnv reads the process environment.
 func FromEnv(req Required) (Config, error) { return Parse(os.LookupEnv, req) }
@@ -99,8 +100,11 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 	if c.DefaultPhoneRegion == "" {
 		c.DefaultPhoneRegion = "BR"
 	}
-	if phonenumbers.GetCountryCodeForRegion(c.DefaultPhoneRegion) == 0 {
-		errs = append(errs, fmt.Errorf("%s %q is not a known region code (for example BR)", EnvDefaultPhoneRegion, c.DefaultPhoneRegion))
+	// The shape only: whether libphonenumber knows the region is checked
+	// where phones are normalized (package phone), so that the functions
+	// that never see a phone do not link its metadata.
+	if !regionRe.MatchString(c.DefaultPhoneRegion) {
+		errs = append(errs, fmt.Errorf("%s %q is not a region code (two letters, for example BR)", EnvDefaultPhoneRegion, c.DefaultPhoneRegion))
 	}
 	allow, err := safehttp.ParseAllowlist(get(EnvMauticAllowlist))
 	if err != nil {

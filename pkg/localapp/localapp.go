@@ -171,7 +171,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.wake()
 		return nil
 	})
-	var src queue.Source = &queue.Local{Store: st, Notify: s.notify}
+	var src queue.Source = &localstore.QueueSource{Store: st, Notify: s.notify}
 	if opts.SQSQueueURL != "" {
 		q := &sqsqueue.Queue{Client: opts.SQSClient, URL: opts.SQSQueueURL, DLQURL: opts.SQSDLQURL}
 		src, sender = q, q.Send

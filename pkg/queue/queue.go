@@ -5,7 +5,7 @@
 // visible again after a back-off.
 //
 // Two sources implement it: the durable local queue of `ejmautic serve`
-// (package localstore) and a real SQS queue (package sqsqueue).
+// (localstore.QueueSource) and a real SQS queue (package sqsqueue).
 package queue
 
 import (

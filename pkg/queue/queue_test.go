@@ -80,7 +80,7 @@ func TestWorkerOnLocalQueue(t *testing.T) {
 	proc := &scripted{}
 	var sums []votes.Summary
 	w := &queue.Worker{
-		Source:    &queue.Local{Store: st, Now: func() time.Time { return now }, Wait: 10 * time.Millisecond},
+		Source:    &localstore.QueueSource{Store: st, Now: func() time.Time { return now }, Wait: 10 * time.Millisecond},
 		Processor: proc,
 		Batch:     10,
 		OnBatch:   func(s votes.Summary) { sums = append(sums, s) },
@@ -148,7 +148,7 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	notify := make(chan struct{}, 1)
-	w := &queue.Worker{Source: &queue.Local{Store: st, Notify: notify, Wait: time.Minute}, Processor: &scripted{},
+	w := &queue.Worker{Source: &localstore.QueueSource{Store: st, Notify: notify, Wait: time.Minute}, Processor: &scripted{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()

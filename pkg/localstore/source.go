@@ -1,17 +1,18 @@
-package queue
+package localstore
 
 import (
 	"context"
 	"errors"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
-// Local is the durable local queue of `ejmautic serve` as a Source.
-type Local struct {
-	Store *localstore.Store
+// QueueSource is the durable local queue of `ejmautic serve` as a
+// queue.Source, drained by a queue.Worker like SQS.
+type QueueSource struct {
+	Store *Store
 	// Visibility is how long a received message stays hidden; 5 min by
 	// default.
 	Visibility time.Duration
@@ -23,7 +24,7 @@ type Local struct {
 	Notify chan struct{}
 }
 
-func (l *Local) now() time.Time {
+func (l *QueueSource) now() time.Time {
 	if l.Now != nil {
 		return l.Now()
 	}
@@ -31,7 +32,7 @@ func (l *Local) now() time.Time {
 }
 
 // Receive takes up to limit visible messages, waiting up to Wait for some.
-func (l *Local) Receive(ctx context.Context, limit int) ([]Received, error) {
+func (l *QueueSource) Receive(ctx context.Context, limit int) ([]queue.Received, error) {
 	vis := l.Visibility
 	if vis == 0 {
 		vis = 5 * time.Minute
@@ -45,9 +46,9 @@ func (l *Local) Receive(ctx context.Context, limit int) ([]Received, error) {
 	for {
 		got, err := l.Store.Receive(ctx, limit, vis, l.now())
 		if err != nil || len(got) > 0 {
-			out := make([]Received, len(got))
+			out := make([]queue.Received, len(got))
 			for i, m := range got {
-				out[i] = Received{Message: votes.Message{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}, Handle: m.ID}
+				out[i] = queue.Received{Message: votes.Message{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}, Handle: m.ID}
 			}
 			return out, err
 		}
@@ -62,7 +63,7 @@ func (l *Local) Receive(ctx context.Context, limit int) ([]Received, error) {
 }
 
 // Ack deletes messages.
-func (l *Local) Ack(ctx context.Context, msgs []Received) error {
+func (l *QueueSource) Ack(ctx context.Context, msgs []queue.Received) error {
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.Handle
@@ -71,7 +72,7 @@ func (l *Local) Ack(ctx context.Context, msgs []Received) error {
 }
 
 // Retry makes messages visible again after their back-off.
-func (l *Local) Retry(ctx context.Context, msgs []Retry) error {
+func (l *QueueSource) Retry(ctx context.Context, msgs []queue.Retry) error {
 	var errs []error
 	for _, m := range msgs {
 		if err := l.Store.Release(ctx, m.Handle, l.now().Add(m.After)); err != nil {
@@ -82,7 +83,7 @@ func (l *Local) Retry(ctx context.Context, msgs []Retry) error {
 }
 
 // DeadLetter moves messages to the local dead-letter bucket.
-func (l *Local) DeadLetter(ctx context.Context, msgs []Dead) error {
+func (l *QueueSource) DeadLetter(ctx context.Context, msgs []queue.Dead) error {
 	var errs []error
 	for _, m := range msgs {
 		if err := l.Store.DeadLetter(ctx, m.Handle, m.Reason); err != nil {
