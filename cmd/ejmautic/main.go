@@ -27,6 +27,7 @@ func commands() map[string]command {
 		"mautic-sim": {"run the simulated Mautic alone", runMauticSim},
 		"serve":      {"run every function locally on embedded storage", runServe},
 		"demo":       {"run the whole path end to end on a fresh data dir", runDemo},
+		"bench":      {"measure throughput, Mautic calls and memory against an EJ-style baseline", runBench},
 		"status":     {"show connections (local data dir, DynamoDB, or a server's API)", runStatus},
 		"send-votes": {"send votes from a JSON/JSONL file to a local server or SQS", runSendVotes},
 		"redrive":    {"move dead-lettered votes back to the queue (local or SQS)", runRedrive},

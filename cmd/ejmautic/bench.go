@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/ejplatform/ej-mautic/pkg/benchmark"
+)
+
+// runBench is "ejmautic bench": the workloads of issue 6 against a
+// simulated Mautic in a child process, side by side with an EJ-style
+// baseline, as one summary table (or JSON). Hidden phases (--phase sim,
+// --phase rss) are the child processes it starts.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	def := benchmark.DefaultConfig()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the figures as JSON instead of the table")
+	latency := fs.Duration("latency", def.Latency, "simulated Mautic latency per call")
+	simConc := fs.Int("sim-concurrency", def.SimConcurrency, "Mautic requests the simulator serves at once (PHP-FPM workers); 0 for no limit")
+	w2 := fs.Bool("w2", false, "also run W2 (100,000 votes from 20,000 participants in 20 conversations)")
+	nVotes := fs.Int("votes", def.W1.Votes, "W1 (and W3) votes")
+	nParts := fs.Int("participants", def.W1.Participants, "W1 (and W3) participants")
+	nConvs := fs.Int("conversations", def.W1.Conversations, "W1 (and W3) conversations")
+	redeliver := fs.Float64("redeliver", def.W1.Redeliver, "share of votes delivered twice")
+	w2Votes := fs.Int("w2-votes", def.W2.Votes, "W2 votes")
+	w2Parts := fs.Int("w2-participants", def.W2.Participants, "W2 participants")
+	w2Convs := fs.Int("w2-conversations", def.W2.Conversations, "W2 conversations")
+	batch := fs.Int("batch", def.Batch, "most messages per batch (the event source mapping's BatchSize)")
+	workers := fs.Int("workers", def.Workers, "batches processed at once (the function's concurrency)")
+	parallel := fs.Int("parallel", 0, "conversations one batch works on at once (0: the processor's default)")
+	backoff := fs.Float64("backoff-scale", def.BackoffScale, "scale of the retry back-offs")
+	budget := fs.Duration("baseline-budget", def.BaselineBudget, "time budget of each baseline run (0: the whole workload)")
+	rssVotes := fs.Int("rss-votes", def.RSSVotes, "messages in the one-batch memory measurement (0 skips it)")
+	rssRuns := fs.Int("rss-runs", def.RSSRuns, "runs of the one-batch memory measurement (the table shows the largest peak)")
+	sizes := fs.Bool("sizes", def.Sizes, "build the Lambda bootstraps (linux/arm64) and report their sizes")
+	reportDir := fs.String("report-dir", os.Getenv("EJM_REPORT_DIR"), "directory with aws.json, rie.json and gobench.txt from make bench")
+	progress := fs.String("progress", "auto", "progress bars on stderr: auto (when a terminal), always, never")
+	timeout := fs.Duration("timeout", 20*time.Minute, "give up after")
+	profileDir := fs.String("profile-dir", "", "write CPU and heap profiles of each workload and of the one-batch measurement here")
+	// Hidden: the child processes.
+	phase := fs.String("phase", "", "")
+	addr := fs.String("addr", "127.0.0.1:0", "")
+	simURL := fs.String("sim-url", "", "")
+	rssRun := fs.Int("rss-run", 1, "")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ejmautic bench [--json] [--latency 100ms] [--sim-concurrency 5] [--w2] [--votes N] [--participants N] [--baseline-budget 20s]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Measures ej-mautic against a simulated Mautic (run as a child process) side by side")
+		fmt.Fprintln(stderr, "with an EJ-style baseline, and prints one summary table. See docs/benchmarks.md.")
+		fmt.Fprintln(stderr)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Usage == "" {
+				return
+			}
+			fmt.Fprintf(stderr, "  --%s (default %q)\n    \t%s\n", f.Name, f.DefValue, f.Usage)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch *phase {
+	case "":
+	case "sim":
+		return benchmark.ServeSim(ctx, *addr, *simConc, os.Stdin, stdout)
+	case "rss":
+		if *simURL == "" {
+			return errors.New("--phase rss needs --sim-url")
+		}
+		return benchmark.RSSPhase(ctx, *simURL, *rssVotes, *rssRun, *profileDir, stdout)
+	default:
+		return fmt.Errorf("unknown --phase %q", *phase)
+	}
+
+	cfg := def
+	cfg.Latency, cfg.SimConcurrency, cfg.RunW2 = *latency, *simConc, *w2
+	cfg.W1.Votes, cfg.W1.Participants, cfg.W1.Conversations, cfg.W1.Redeliver = *nVotes, *nParts, *nConvs, *redeliver
+	cfg.W2.Votes, cfg.W2.Participants, cfg.W2.Conversations, cfg.W2.Redeliver = *w2Votes, *w2Parts, *w2Convs, *redeliver
+	cfg.Batch, cfg.Workers, cfg.Parallel, cfg.BackoffScale = *batch, *workers, *parallel, *backoff
+	cfg.BaselineBudget, cfg.RSSVotes, cfg.RSSRuns, cfg.Sizes, cfg.ReportDir = *budget, *rssVotes, *rssRuns, *sizes, *reportDir
+	cfg.ExeArgs, cfg.SimURL, cfg.ProfileDir = []string{"bench"}, *simURL, *profileDir
+	cfg.Log = stderr
+	switch *progress {
+	case "always":
+		cfg.Progress = stderr
+	case "auto":
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			cfg.Progress = stderr
+		}
+	case "never":
+	default:
+		return fmt.Errorf("--progress %q: want auto, always or never", *progress)
+	}
+	switch {
+	case cfg.W1.Votes < 1 || cfg.W1.Participants < cfg.W1.Conversations || cfg.W1.Conversations < 1:
+		return errors.New("--votes, --participants and --conversations must be positive, with at least one participant per conversation")
+	case cfg.RunW2 && (cfg.W2.Votes < 1 || cfg.W2.Participants < cfg.W2.Conversations || cfg.W2.Conversations < 1):
+		return errors.New("--w2-votes, --w2-participants and --w2-conversations must be positive, with at least one participant per conversation")
+	case cfg.Batch < 1 || cfg.Workers < 1:
+		return errors.New("--batch and --workers must be at least 1")
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := benchmark.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		return errors.New("a correctness check failed: some participant does not have exactly one contact, or a vote was not synced")
+	}
+	return nil
+}

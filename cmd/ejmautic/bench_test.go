@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ejplatform/ej-mautic/pkg/benchmark"
+	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
+)
+
+// newSim starts a fresh simulated Mautic; it returns its URL.
+func newSim(t *testing.T) string {
+	sim := mautictest.New(mautictest.Options{})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		sim.Close()
+		srv.Close()
+	})
+	return srv.URL
+}
+
+func TestBench(t *testing.T) {
+	url := newSim(t)
+	code, stdout, stderr := runCmd(t, "bench", "--json", "--sim-url", url, "--latency", "0s", "--rss-votes", "0", "--sizes=false",
+		"--votes", "80", "--participants", "16", "--workers", "1", "--baseline-budget", "0", "--report-dir", "")
+	if code != 0 {
+		t.Fatalf("bench exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var rep benchmark.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json output does not decode: %v\n%s", err, stdout)
+	}
+	if !rep.OK || len(rep.Workloads) != 3 || rep.Workloads[0].Name != "W1" || rep.Workloads[0].Votes != 80 {
+		t.Errorf("report: ok %v, workloads %+v", rep.OK, rep.Workloads)
+	}
+	if w1 := rep.Workloads[0]; w1.Baseline.Votes != 80 || w1.Ratio <= 0 || w1.Per1000.MauticCalls <= 0 {
+		t.Errorf("W1 figures: baseline %+v, ratio %v, Mautic calls per 1,000 %v", w1.Baseline, w1.Ratio, w1.Per1000.MauticCalls)
+	}
+	if len(rep.Goals) == 0 {
+		t.Errorf("no goals judged")
+	}
+
+	// The same simulator again: its contacts would spoil the checks.
+	if code, _, stderr := runCmd(t, "bench", "--sim-url", url, "--rss-votes", "0", "--sizes=false"); code != 1 || !strings.Contains(stderr, "already has") {
+		t.Errorf("a used simulator: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, _ = runCmd(t, "bench", "--sim-url", newSim(t), "--latency", "0s", "--rss-votes", "0", "--sizes=false",
+		"--votes", "40", "--participants", "8", "--conversations", "1", "--workers", "1", "--baseline-budget", "0", "--report-dir", "")
+	if code != 0 || !strings.Contains(stdout, "ej-mautic votes/s") || !strings.Contains(stdout, "goals") {
+		t.Errorf("table: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--batch", "0"},
+		{"bench", "--votes", "0"},
+		{"bench", "--phase", "nope"},
+		{"bench", "--phase", "rss"},
+		{"bench", "--progress", "sometimes"},
+		{"bench", "extra"},
+	} {
+		if code, _, stderr := runCmd(t, args...); code != 1 || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and a message", args, code, stderr)
+		}
+	}
+	if code, _, stderr := runCmd(t, "bench", "--help"); code != 0 || !strings.Contains(stderr, "--baseline-budget") || strings.Contains(stderr, "--phase") {
+		t.Errorf("--help: exit %d, stderr %q; want 0, the flags, and no hidden ones", code, stderr)
+	}
+}

@@ -1,0 +1,115 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/e2e"
+	"github.com/ejplatform/ej-mautic/pkg/localapp"
+	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+	"github.com/ejplatform/ej-mautic/pkg/tokens"
+	"github.com/ejplatform/ej-mautic/pkg/votes"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Connect connects conversations to the simulated Mautic at simURL
+// through the real OAuth flow of a local server on the data dir dir: for
+// each, API credentials are created in the simulator, the conversation is
+// registered with ej-mautic's API, and a browser logs into Mautic and
+// accepts. The server is closed before Connect returns; the connections
+// and their tokens stay in dir.
+func Connect(ctx context.Context, simURL, dir string, conversations []string) error {
+	env := func(k string) (string, bool) {
+		if k == config.EnvMauticAllowlist {
+			return simURL, true
+		}
+		return "", false
+	}
+	srv, err := localapp.Start(ctx, localapp.Options{Addr: "127.0.0.1:0", DataDir: dir, Env: env, Workers: 1, Logger: discardLogger()})
+	if err != nil {
+		return fmt.Errorf("start the local server: %w", err)
+	}
+	defer srv.Close()
+	sim := &SimClient{URL: simURL}
+	c := &e2e.Client{BaseURL: srv.URL, APIKey: srv.APIKeys[0]}
+	connect := func(conv string) error {
+		id, secret, err := sim.CreateClient(ctx, []string{srv.URL + "/"}, true)
+		if err != nil {
+			return err
+		}
+		v, err := c.Register(ctx, conv, connection.RegisterRequest{MauticURL: simURL, ClientID: id, ClientSecret: secret})
+		if err != nil {
+			return fmt.Errorf("register conversation %s: %w", conv, err)
+		}
+		if _, err := e2e.Authorize(ctx, v.AuthorizeURL, "admin", "mautic"); err != nil {
+			return fmt.Errorf("authorize conversation %s: %w", conv, err)
+		}
+		st, err := c.Status(ctx, conv)
+		if err != nil {
+			return err
+		}
+		if st.Status != connection.StatusConnected {
+			return fmt.Errorf("conversation %s is %s after the OAuth dance", conv, st.Status)
+		}
+		return nil
+	}
+	// A few at a time: each costs a handful of Mautic round trips.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	errs := make([]error, len(conversations))
+	for i, conv := range conversations {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = connect(conv)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return srv.Close()
+}
+
+// Engine is ej-mautic's vote path on an embedded store, with every store
+// call counted: what `ejmautic serve` runs, without its HTTP API.
+type Engine struct {
+	Store     *localstore.Store
+	Counts    *Counts
+	Tokens    *tokens.Manager
+	Processor *votes.Processor
+}
+
+// OpenEngine opens the store in dir and wires a processor that reaches the
+// Mautic at mauticURL. parallel is how many conversations a batch works
+// on at once (0: the processor's default).
+func OpenEngine(dir, mauticURL string, parallel int) (*Engine, error) {
+	allow, err := safehttp.ParseAllowlist(mauticURL)
+	if err != nil {
+		return nil, err
+	}
+	st, err := localstore.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{Store: st, Counts: &Counts{}}
+	cb := &Counting{Backend: st, Counts: e.Counts}
+	hc := safehttp.NewClient(safehttp.Options{Allowlist: allow})
+	e.Tokens = tokens.NewManager(tokens.Options{Secrets: cb, Leases: cb, Refreshed: cb, HTTPClient: hc, Logger: discardLogger()})
+	e.Processor = votes.NewProcessor(votes.Options{Connections: cb, Store: cb, Tokens: e.Tokens, Logger: discardLogger(), Parallel: parallel})
+	return e, nil
+}
+
+// Close closes the store.
+func (e *Engine) Close() error { return e.Store.Close() }
