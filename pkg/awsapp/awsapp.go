@@ -135,6 +135,7 @@ func (a *App) Processor(tm *tokens.Manager) *votes.Processor {
 	return votes.NewProcessor(votes.Options{
 		Connections: a.Meta,
 		Store:       a.Meta,
+		Leases:      a.Meta,
 		Tokens:      tm,
 		PhoneRegion: a.Config.DefaultPhoneRegion,
 		RetryBase:   a.Config.RetryBaseDelay,

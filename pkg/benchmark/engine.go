@@ -107,7 +107,7 @@ func OpenEngine(dir, mauticURL string, parallel int) (*Engine, error) {
 	cb := &Counting{Backend: st, Counts: e.Counts}
 	hc := safehttp.NewClient(safehttp.Options{Allowlist: allow})
 	e.Tokens = tokens.NewManager(tokens.Options{Secrets: cb, Leases: cb, Refreshed: cb, HTTPClient: hc, Logger: discardLogger()})
-	e.Processor = votes.NewProcessor(votes.Options{Connections: cb, Store: cb, Tokens: e.Tokens, Logger: discardLogger(), Parallel: parallel})
+	e.Processor = votes.NewProcessor(votes.Options{Connections: cb, Store: cb, Leases: cb, Tokens: e.Tokens, Logger: discardLogger(), Parallel: parallel})
 	return e, nil
 }
 

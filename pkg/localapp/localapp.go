@@ -162,7 +162,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.Tokens = tokens.NewManager(tokens.Options{Secrets: st, Leases: st, Refreshed: st, HTTPClient: hc, Logger: log})
 	s.Processor = votes.NewProcessor(votes.Options{
-		Connections: st, Store: st, Tokens: s.Tokens, PhoneRegion: cfg.DefaultPhoneRegion, Logger: log,
+		Connections: st, Store: st, Leases: st, Tokens: s.Tokens, PhoneRegion: cfg.DefaultPhoneRegion, Logger: log,
 	})
 	sender := sendFunc(func(ctx context.Context, bodies [][]byte) error {
 		if err := st.Enqueue(ctx, bodies); err != nil {

@@ -2,7 +2,9 @@ package votes_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,6 +77,73 @@ func TestConcurrentWorkers(t *testing.T) {
 			}
 			t.Logf("%s: %d messages, %d votes, %d participants; votes_synced %d; retries %d; duplicates seen %d; Mautic %v",
 				tc.name, len(msgs), g.Unique, wanted, synced, q.retries, sum.Duplicates, e.calls())
+		})
+	}
+}
+
+// TestConcurrentRunsKeepLatestActivity: two processors handle batches of
+// the same conversation at the same moment, each batch carrying later votes
+// of the same participants. Runs of one conversation take turns (the
+// conversation's lease), so every contact ends with its latest voted_at and
+// every vote is counted once.
+func TestConcurrentRunsKeepLatestActivity(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  func(*testing.T) *env
+	}{
+		{"local store", newLocalEnv},
+		{"DynamoDB", newAWSEnv},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := tt.env(t)
+			e.connect("la")
+			const nPart, rounds = 30, 6
+			var batches [][]votes.Message
+			latest := map[string]time.Time{}
+			for r := range rounds {
+				var vs []vote
+				for i := range nPart {
+					at := t0.Add(time.Duration(r*nPart+i) * time.Minute)
+					pid := fmt.Sprintf("p%d", i)
+					vs = append(vs, vote{id: fmt.Sprintf("%d-%d", r, i), conv: "la", pid: pid, phone: phone(i), name: fmt.Sprintf("P%d", i), at: at})
+					latest[e164(i)] = at
+				}
+				batches = append(batches, messages(vs...))
+			}
+			pa, _ := e.processor(procOpts{})
+			pb, _ := e.processor(procOpts{})
+			// Create the contacts first, then race the later rounds.
+			if res, _ := pa.Process(ctx, batches[0]); len(res) != nPart {
+				t.Fatalf("first round results = %d", len(res))
+			}
+			var wg sync.WaitGroup
+			for r := 1; r < rounds; r++ {
+				p := pa
+				if r%2 == 0 {
+					p = pb
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, _ := p.Process(ctx, batches[r])
+					for _, x := range res {
+						if x.Outcome != votes.Done {
+							t.Errorf("round %d: %s %s (%s)", r, x.MessageID, x.Outcome, x.Reason)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			for _, c := range e.sim.Contacts() {
+				want := simTime(latest[c.Fields["phone"]])
+				if got := c.Fields["last_active"]; got != want {
+					t.Errorf("contact %s lastActive = %q, want %q (the latest vote)", c.Fields["phone"], got, want)
+				}
+			}
+			if got, want := e.conn("la").VotesSynced, int64(nPart*rounds); got != want {
+				t.Errorf("votes_synced = %d, want %d", got, want)
+			}
 		})
 	}
 }

@@ -173,7 +173,7 @@ func (e *env) processor(o procOpts) (*votes.Processor, *tokens.Manager) {
 		o.secrets = e.secrets
 	}
 	tm := tokens.NewManager(tokens.Options{Secrets: o.secrets, Leases: e.store, Refreshed: e.store, HTTPClient: o.hc, Now: o.now, Logger: e.log})
-	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: e.store, Tokens: tm, Now: o.now, Logger: e.log, RetryBase: time.Second})
+	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: e.store, Leases: e.store, Tokens: tm, Now: o.now, Logger: e.log, RetryBase: time.Second})
 	return p, tm
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -106,12 +107,22 @@ type Options struct {
 	// RetryBase is the first back-off of a retried message (doubling
 	// per receive, at most 15 min); 10 s by default (RETRY_BASE_DELAY).
 	RetryBase time.Duration
+	// Leases, when set, serializes the runs of one conversation across
+	// processes (lease batch#{conversation_id}); within a process they are
+	// always serialized.
+	Leases tokens.LeaseStore
+	// LeaseTTL bounds one conversation's run; 2 minutes by default.
+	LeaseTTL time.Duration
+	// LeaseWait is how long a run waits for another's lease before its
+	// votes are retried; 20 s by default.
+	LeaseWait time.Duration
 }
 
 // Processor turns batches of vote messages into Mautic contacts.
 type Processor struct {
-	opts Options
-	runs atomic.Int64 // numbers each conversation run, for reservation owners
+	opts  Options
+	gates sync.Map     // conversation id → chan struct{} (cap 1): one run at a time here
+	runs  atomic.Int64 // numbers each conversation run, for reservation owners
 
 	mu    sync.Mutex
 	conns map[string]cachedConn
@@ -147,6 +158,12 @@ func NewProcessor(opts Options) *Processor {
 	}
 	if opts.RetryBase == 0 {
 		opts.RetryBase = 10 * time.Second
+	}
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = 2 * time.Minute
+	}
+	if opts.LeaseWait == 0 {
+		opts.LeaseWait = 20 * time.Second
 	}
 	if opts.Owner == "" {
 		// Random as well as timed: two containers started in the same
@@ -262,6 +279,10 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 // errBusy: another worker holds the participant's reservation.
 var errBusy = errors.New("another worker is creating this participant's contact")
 
+// errConversationBusy: another run of the conversation held its lease
+// for longer than LeaseWait.
+var errConversationBusy = errors.New("another worker is processing this conversation's votes")
+
 // backoff is the delay before a retry: exponential in the receive count,
 // from 10 s to 15 min, or Mautic's reset time when it said.
 func (p *Processor) backoff(receiveCount int, err error) time.Duration {
@@ -269,7 +290,7 @@ func (p *Processor) backoff(receiveCount int, err error) time.Duration {
 }
 
 func backoff(base time.Duration, receiveCount int, err error) time.Duration {
-	if errors.Is(err, errBusy) {
+	if errors.Is(err, errBusy) || errors.Is(err, errConversationBusy) {
 		// Another worker finishes this contact within seconds.
 		return min(time.Duration(1<<min(receiveCount, 6))*time.Second, time.Minute)
 	}
@@ -307,6 +328,58 @@ func (p *Processor) connection(ctx context.Context, id string) (connection.Conne
 	p.conns[id] = cachedConn{c: c, at: now}
 	p.mu.Unlock()
 	return c, true, nil
+}
+
+// lockConversation waits for the right to run conv: first in this
+// process, then across processes through the lease store. The returned
+// func gives it back.
+func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (func(), error) {
+	g, _ := p.gates.LoadOrStore(conv, make(chan struct{}, 1))
+	gate := g.(chan struct{})
+	wait := time.NewTimer(p.opts.LeaseWait)
+	defer wait.Stop()
+	select {
+	case gate <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-wait.C:
+		return nil, errConversationBusy
+	}
+	unlockLocal := func() { <-gate }
+	if p.opts.Leases == nil {
+		return unlockLocal, nil
+	}
+	key := "batch#" + conv
+	delay := 50 * time.Millisecond
+	for {
+		now := p.opts.Now()
+		ok, err := p.opts.Leases.AcquireLease(ctx, key, owner, now, now.Add(p.opts.LeaseTTL))
+		if err != nil {
+			unlockLocal()
+			return nil, fmt.Errorf("acquire the conversation's lease: %w", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			unlockLocal()
+			return nil, ctx.Err()
+		case <-wait.C:
+			unlockLocal()
+			return nil, errConversationBusy
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := p.opts.Leases.ReleaseLease(rctx, key, owner); err != nil {
+			p.opts.Logger.WarnContext(ctx, "release the conversation's lease", "conversation_id", conv, "err", err)
+		}
+		unlockLocal()
+	}, nil
 }
 
 // Invalidate drops the cached metadata of a conversation.
@@ -426,6 +499,16 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 		return r.sum
 	}
 	r.c = c
+
+	// One run per conversation at a time, everywhere: two batches editing
+	// the same contacts could otherwise land an older lastActive last, or
+	// both count a vote redelivered into the other.
+	release, err := p.lockConversation(ctx, conv, r.owner)
+	if err != nil {
+		retryAll(err.Error(), err)
+		return r.sum
+	}
+	defer release()
 
 	ids := make([]string, len(uniq))
 	for i, vt := range uniq {
