@@ -11,6 +11,7 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/awsapp"
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
 )
 
@@ -35,7 +36,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if q.URL == "" {
 		return errors.New("QUEUE_URL is required")
 	}
-	proc := app.Processor(app.Tokens())
+	proc := app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion)
 	fmt.Fprintf(stdout, "worker polling %s with %d consumer(s)\n", q.URL, *n)
 	var wg sync.WaitGroup
 	for range *n {

@@ -13,6 +13,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/awsapp"
 	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/metrics"
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 )
 
 func main() {
@@ -20,7 +21,7 @@ func main() {
 	slog.SetDefault(log)
 	app := awsapp.MustLoad(config.ForVotes, log)
 	h := &handler{
-		proc:    app.Processor(app.Tokens()),
+		proc:    app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion),
 		queue:   app.Queue(),
 		metrics: &metrics.EMF{W: os.Stdout, Dimensions: map[string]string{"Function": "votes"}},
 		log:     log,

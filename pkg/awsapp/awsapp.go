@@ -130,17 +130,25 @@ func (a *App) Tokens() *tokens.Manager {
 	})
 }
 
-// Processor builds the vote processor.
-func (a *App) Processor(tm *tokens.Manager) *votes.Processor {
+// Processor builds the vote processor. normalize is phone.Normalize: it is
+// passed in so that only the binaries that process votes link
+// libphonenumber; it exits, like MustLoad, when DEFAULT_PHONE_REGION is
+// unknown to validRegion.
+func (a *App) Processor(tm *tokens.Manager, normalize func(raw, region string) (string, bool), validRegion func(string) bool) *votes.Processor {
+	if !validRegion(a.Config.DefaultPhoneRegion) {
+		a.Logger.Error("start-up", "err", fmt.Sprintf("%s %q is not a region libphonenumber knows", config.EnvDefaultPhoneRegion, a.Config.DefaultPhoneRegion))
+		os.Exit(1)
+	}
 	return votes.NewProcessor(votes.Options{
-		Connections: a.Meta,
-		Store:       a.Meta,
-		Leases:      a.Meta,
-		Tokens:      tm,
-		PhoneRegion: a.Config.DefaultPhoneRegion,
-		RetryBase:   a.Config.RetryBaseDelay,
-		Logger:      a.Logger,
-		Now:         time.Now,
+		NormalizePhone: normalize,
+		Connections:    a.Meta,
+		Store:          a.Meta,
+		Leases:         a.Meta,
+		Tokens:         tm,
+		PhoneRegion:    a.Config.DefaultPhoneRegion,
+		RetryBase:      a.Config.RetryBaseDelay,
+		Logger:         a.Logger,
+		Now:            time.Now,
 	})
 }
 

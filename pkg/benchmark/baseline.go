@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
@@ -94,7 +95,7 @@ func Baseline(ctx context.Context, mauticURL, accessToken string, bodies [][]byt
 // baselineVote searches v's participant by phone and creates the contact
 // when there is none.
 func baselineVote(ctx context.Context, mauticURL string, v votes.Vote, do func(*http.Request) ([]byte, error), res *BaselineResult) error {
-	phone, ok := votes.NormalizePhone(v.Participant.Phone, "BR")
+	phone, ok := phone.Normalize(v.Participant.Phone, "BR")
 	if !ok {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/localapp"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
@@ -107,7 +108,7 @@ func OpenEngine(dir, mauticURL string, parallel int) (*Engine, error) {
 	cb := &Counting{Backend: st, Counts: e.Counts}
 	hc := safehttp.NewClient(safehttp.Options{Allowlist: allow})
 	e.Tokens = tokens.NewManager(tokens.Options{Secrets: cb, Leases: cb, Refreshed: cb, HTTPClient: hc, Logger: discardLogger()})
-	e.Processor = votes.NewProcessor(votes.Options{Connections: cb, Store: cb, Leases: cb, Tokens: e.Tokens, Logger: discardLogger(), Parallel: parallel})
+	e.Processor = votes.NewProcessor(votes.Options{Connections: cb, Store: cb, Leases: cb, Tokens: e.Tokens, NormalizePhone: phone.Normalize, Logger: discardLogger(), Parallel: parallel})
 	return e, nil
 }
 

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/votes"
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 )
 
 // Workload describes generated vote messages. The same Workload always
@@ -111,7 +111,7 @@ func (w Workload) Generate() Generated {
 				phone: fmt.Sprintf("%02d9%08d", w.AreaCode, n),
 				name:  "Participante " + strconv.Itoa(pi+1),
 			}
-			p.e164, _ = votes.NormalizePhone(p.phone, "BR")
+			p.e164, _ = phone.Normalize(p.phone, "BR")
 			if frac() < w.WithEmail {
 				p.email = "p" + p.id + "@" + w.Domain
 			}

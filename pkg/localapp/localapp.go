@@ -25,6 +25,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
@@ -162,7 +163,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.Tokens = tokens.NewManager(tokens.Options{Secrets: st, Leases: st, Refreshed: st, HTTPClient: hc, Logger: log})
 	s.Processor = votes.NewProcessor(votes.Options{
-		Connections: st, Store: st, Leases: st, Tokens: s.Tokens, PhoneRegion: cfg.DefaultPhoneRegion, Logger: log,
+		Connections: st, Store: st, Leases: st, Tokens: s.Tokens, PhoneRegion: cfg.DefaultPhoneRegion, NormalizePhone: phone.Normalize, Logger: log,
 	})
 	sender := sendFunc(func(ctx context.Context, bodies [][]byte) error {
 		if err := st.Enqueue(ctx, bodies); err != nil {

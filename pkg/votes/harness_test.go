@@ -33,6 +33,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
+	phonepkg "github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/secretsmanagertest"
 	"github.com/ejplatform/ej-mautic/pkg/secretstore"
@@ -173,7 +174,7 @@ func (e *env) processor(o procOpts) (*votes.Processor, *tokens.Manager) {
 		o.secrets = e.secrets
 	}
 	tm := tokens.NewManager(tokens.Options{Secrets: o.secrets, Leases: e.store, Refreshed: e.store, HTTPClient: o.hc, Now: o.now, Logger: e.log})
-	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: e.store, Leases: e.store, Tokens: tm, Now: o.now, Logger: e.log, RetryBase: time.Second})
+	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: e.store, Leases: e.store, Tokens: tm, NormalizePhone: phonepkg.Normalize, Now: o.now, Logger: e.log, RetryBase: time.Second})
 	return p, tm
 }
 

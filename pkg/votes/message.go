@@ -15,7 +15,7 @@
 //	  "participant": {"id": "1001", "phone": "61999998888", "email": "ana@example.org", "name": "Ana", "mautic_id": 5531}
 //	}
 //
-// [Decode] reads and validates a body; [NormalizePhone] turns the raw phone
+// [Decode] reads and validates a body; [phone.Normalize] (package phone) turns the raw phone
 // into E.164 for the configured default region.
 package votes
 
@@ -97,7 +97,7 @@ type Participant struct {
 	// ID is EJ's id for the participant, unique within EJ.
 	ID string `json:"id"`
 	// Phone is the phone as EJ sent it (trimmed), not yet normalized: pass
-	// it to NormalizePhone with the configured default region.
+	// it to phone.Normalize with the configured default region.
 	Phone string `json:"phone,omitempty"`
 	// Email is a plain address ("ana@Example.org" becomes
 	// "ana@example.org"), or empty.
@@ -200,7 +200,7 @@ func IsPermanent(err error) bool {
 //     2100.
 //   - channel (optional): a string of at most 64 characters.
 //   - participant.phone (optional): a string, or a JSON number of digits.
-//     Kept raw (see NormalizePhone); one longer than 64 characters is
+//     Kept raw (see phone.Normalize); one longer than 64 characters is
 //     dropped with a warning.
 //   - participant.email (optional): a plain address, its domain lower-cased.
 //     An invalid one (net/mail cannot parse it, or it has a display name or

@@ -18,6 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	phonepkg "github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
@@ -981,8 +982,8 @@ func ExampleDecode() {
 	]`)
 	vs, err := votes.Decode(body)
 	for _, v := range vs {
-		phone, _ := votes.NormalizePhone(v.Participant.Phone, "BR")
-		fmt.Println(v.ConversationID, v.VoteID, v.Choice, phone)
+		e164, _ := phonepkg.Normalize(v.Participant.Phone, "BR")
+		fmt.Println(v.ConversationID, v.VoteID, v.Choice, e164)
 	}
 	if votes.IsPermanent(err) {
 		fmt.Println("to the DLQ:", err)

@@ -88,8 +88,12 @@ type Options struct {
 	// PhoneRegion is the default region for phones without a country code
 	// (DEFAULT_PHONE_REGION, BR).
 	PhoneRegion string
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// NormalizePhone turns a phone as EJ sends it into E.164 (phone.Normalize).
+	// When nil, only phones already in E.164 ("+" and 8 to 15 digits) are
+	// kept: the processor does not link libphonenumber by itself.
+	NormalizePhone func(raw, region string) (e164 string, ok bool)
+	Now            func() time.Time
+	Logger         *slog.Logger
 	// Owner names this process in reservations; random when empty.
 	Owner string
 	// ConnectionTTL is how long a connection's metadata is cached; 30 s
@@ -143,6 +147,9 @@ func NewProcessor(opts Options) *Processor {
 	}
 	if opts.PhoneRegion == "" {
 		opts.PhoneRegion = "BR"
+	}
+	if opts.NormalizePhone == nil {
+		opts.NormalizePhone = e164Only
 	}
 	if opts.ConnectionTTL == 0 {
 		opts.ConnectionTTL = 30 * time.Second
@@ -404,6 +411,19 @@ type participant struct {
 	takenOver  bool
 }
 
+// e164Only keeps phones already written in E.164.
+func e164Only(raw, _ string) (string, bool) {
+	if len(raw) < 9 || len(raw) > 16 || raw[0] != '+' || raw[1] == '0' {
+		return "", false
+	}
+	for _, c := range raw[1:] {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return raw, true
+}
+
 // MappingKey is the participant's id in the Store's contact mapping: the
 // participant id prefixed with 8 hex digits naming the Mautic instance, so
 // a conversation connected to another Mautic starts a fresh mapping.
@@ -577,6 +597,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 func (p *Processor) participants(vs []vote) []*participant {
 	sort.SliceStable(vs, func(i, j int) bool { return vs[i].VotedAt.Before(vs[j].VotedAt) })
 	by := map[string]*participant{}
+	phones := map[string]string{}
 	var order []*participant
 	for i := range vs {
 		vt := &vs[i]
@@ -586,8 +607,16 @@ func (p *Processor) participants(vs []vote) []*participant {
 			by[pa.id] = pa
 			order = append(order, pa)
 		}
-		if vt.Participant.Phone != "" {
-			if e164, ok := NormalizePhone(vt.Participant.Phone, p.opts.PhoneRegion); ok {
+		if raw := vt.Participant.Phone; raw != "" {
+			// Each distinct phone is parsed once per batch.
+			e164, seen := phones[raw]
+			if !seen {
+				if n, ok := p.opts.NormalizePhone(raw, p.opts.PhoneRegion); ok {
+					e164 = n
+				}
+				phones[raw] = e164
+			}
+			if e164 != "" {
 				pa.phone = e164
 			}
 		}

@@ -1,14 +1,14 @@
-package votes_test
+package phone_test
 
 import (
 	"fmt"
 	"sync"
 	"testing"
 
-	"github.com/ejplatform/ej-mautic/pkg/votes"
+	"github.com/ejplatform/ej-mautic/pkg/phone"
 )
 
-func TestNormalizePhone(t *testing.T) {
+func TestNormalize(t *testing.T) {
 	tests := []struct {
 		name   string
 		raw    string
@@ -77,27 +77,27 @@ func TestNormalizePhone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := votes.NormalizePhone(tt.raw, tt.region)
+			got, ok := phone.Normalize(tt.raw, tt.region)
 			if ok != (tt.want != "") || got != tt.want {
-				t.Errorf("NormalizePhone(%q, %q) = %q, %v; want %q, %v", tt.raw, tt.region, got, ok, tt.want, tt.want != "")
+				t.Errorf("Normalize(%q, %q) = %q, %v; want %q, %v", tt.raw, tt.region, got, ok, tt.want, tt.want != "")
 			}
 			if !ok && got != "" {
-				t.Errorf("NormalizePhone(%q, %q) returned %q with ok=false, want \"\"", tt.raw, tt.region, got)
+				t.Errorf("Normalize(%q, %q) returned %q with ok=false, want \"\"", tt.raw, tt.region, got)
 			}
 			if ok {
 				// E.164 is a fixed point.
-				again, ok := votes.NormalizePhone(got, tt.region)
+				again, ok := phone.Normalize(got, tt.region)
 				if !ok || again != got {
-					t.Errorf("NormalizePhone(%q) = %q, %v; want it unchanged", got, again, ok)
+					t.Errorf("Normalize(%q) = %q, %v; want it unchanged", got, again, ok)
 				}
 			}
 		})
 	}
 }
 
-// TestNormalizePhoneConcurrent runs NormalizePhone from many goroutines; with
+// TestNormalizeConcurrent runs Normalize from many goroutines; with
 // -race it proves that nothing shared is written unguarded.
-func TestNormalizePhoneConcurrent(t *testing.T) {
+func TestNormalizeConcurrent(t *testing.T) {
 	inputs := []struct{ raw, region, want string }{
 		{"61999998888", "BR", "+5561999998888"},
 		{"912345678", "PT", "+351912345678"},
@@ -109,8 +109,8 @@ func TestNormalizePhoneConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				in := inputs[(g+i)%len(inputs)]
-				if got, _ := votes.NormalizePhone(in.raw, in.region); got != in.want {
-					t.Errorf("NormalizePhone(%q, %q) = %q, want %q", in.raw, in.region, got, in.want)
+				if got, _ := phone.Normalize(in.raw, in.region); got != in.want {
+					t.Errorf("Normalize(%q, %q) = %q, want %q", in.raw, in.region, got, in.want)
 					return
 				}
 			}
@@ -119,24 +119,35 @@ func TestNormalizePhoneConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-func BenchmarkNormalizePhone(b *testing.B) {
+func BenchmarkNormalize(b *testing.B) {
 	for _, raw := range []string{"61999998888", "+55 (61) 99999-8888", "not a phone"} {
 		b.Run(raw, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				votes.NormalizePhone(raw, "BR")
+				phone.Normalize(raw, "BR")
 			}
 		})
 	}
 }
 
-func ExampleNormalizePhone() {
+func ExampleNormalize() {
 	for _, raw := range []string{"61999998888", "(61) 3333-4444", "+351 912 345 678", "123"} {
-		fmt.Println(votes.NormalizePhone(raw, "BR"))
+		fmt.Println(phone.Normalize(raw, "BR"))
 	}
 	// Output:
 	// +5561999998888 true
 	// +556133334444 true
 	// +351912345678 true
 	//  false
+}
+
+func TestValidRegion(t *testing.T) {
+	for _, tt := range []struct {
+		region string
+		want   bool
+	}{{"BR", true}, {"br", true}, {"PT", true}, {"XX", false}, {"", false}, {"BRA", false}} {
+		if got := phone.ValidRegion(tt.region); got != tt.want {
+			t.Errorf("ValidRegion(%q) = %v, want %v", tt.region, got, tt.want)
+		}
+	}
 }

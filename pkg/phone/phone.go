@@ -1,4 +1,8 @@
-package votes
+// Package phone normalizes the phones EJ sends to E.164 with
+// github.com/nyaruka/phonenumbers. It is its own package so that only the
+// binaries that normalize phones (the votes function, the local server)
+// link libphonenumber's metadata.
+package phone
 
 import (
 	"strings"
@@ -6,11 +10,11 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// maxPhoneInput bounds the raw phone NormalizePhone will parse, in bytes
+// maxPhoneInput bounds the raw phone Normalize will parse, in bytes
 // (room for 64 characters of full-width digits and punctuation).
 const maxPhoneInput = 256
 
-// NormalizePhone turns a phone number as EJ stores it into E.164
+// Normalize turns a phone number as EJ stores it into E.164
 // ("+5561999998888"), or reports ok=false when raw is not a usable number;
 // the vote then counts as having no phone.
 //
@@ -38,8 +42,8 @@ const maxPhoneInput = 256
 // Note that Brazil has national numbers of 8 and 9 digits, so a BR mobile
 // written without its area code ("999998888") is still accepted.
 //
-// NormalizePhone is safe for concurrent use and keeps no state of its own.
-func NormalizePhone(raw, defaultRegion string) (e164 string, ok bool) {
+// Normalize is safe for concurrent use and keeps no state of its own.
+func Normalize(raw, defaultRegion string) (e164 string, ok bool) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" || len(raw) > maxPhoneInput {
 		return "", false
@@ -65,4 +69,10 @@ func repeatedDigit(nsn string) bool {
 		}
 	}
 	return true
+}
+
+// ValidRegion reports whether libphonenumber knows region (a CLDR region
+// code such as "BR"), so that national numbers of it can be normalized.
+func ValidRegion(region string) bool {
+	return phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region)) != 0
 }
