@@ -17,6 +17,6 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	h := awsapp.MustHTTP(config.ForCallback, log, (*httpapi.Handlers).Callback)
+	h := awsapp.MustHTTP(config.ForCallback, log, (*httpapi.Handlers).Callback, awsapp.WithRequeue)
 	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

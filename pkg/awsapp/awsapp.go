@@ -1,5 +1,5 @@
 // Package awsapp wires ej-mautic's pieces on AWS from the Lambda
-// environment: DynamoDB, Secrets Manager and SQS clients built once per
+// environment: DynamoDB and Secrets Manager clients (and SQS where used) built once per
 // container (outside the handler), the SSRF-safe Mautic client, and the
 // domain services on top. Endpoints can be redirected with the SDK's own
 // AWS_ENDPOINT_URL_<SERVICE> variables (tests use DynamoDB Local, fauxqs
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -44,7 +43,6 @@ type App struct {
 	Meta    *dynamostore.Store
 	Secrets *secretstore.Store
 	SM      *secretsmanager.Client
-	SQS     *sqs.Client
 	HTTP    *http.Client // to Mautic
 	Logger  *slog.Logger
 }
@@ -56,14 +54,17 @@ func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := lambdaConfig(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return nil, err
 	}
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = endpoint(os.Getenv, "DYNAMODB")
 		o.DisableValidateResponseChecksum = true
 	})
-	sm := secretsmanager.NewFromConfig(awsCfg)
+	sm := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+		o.BaseEndpoint = endpoint(os.Getenv, "SECRETS_MANAGER")
+	})
 	if log == nil {
 		log = slog.Default()
 	}
@@ -73,15 +74,39 @@ func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, err
 		Meta:    dynamostore.New(ddb, cfg.TableName),
 		Secrets: secretstore.New(sm, cfg.SecretPrefix),
 		SM:      sm,
-		SQS:     sqs.NewFromConfig(awsCfg),
 		HTTP:    safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist, Timeout: cfg.MauticTimeout}),
 		Logger:  log,
 	}, nil
 }
 
+// HTTPOption adjusts the connection service of Handlers.
+type HTTPOption func(*App, *connection.Options)
+
+// WithRequeue makes a completed authorization send the conversation's
+// parked votes back to the votes queue (QUEUE_URL): the callback function
+// uses it. It is an option so that the other functions do not link SQS.
+func WithRequeue(a *App, opts *connection.Options) {
+	q := os.Getenv(EnvQueueURL)
+	if q == "" {
+		a.Logger.Warn("QUEUE_URL is not set: votes parked while the connection was not authorized stay parked")
+		return
+	}
+	queue := &sqsqueue.Queue{Client: a.sqsClient(), URL: q}
+	opts.OnConnected = func(ctx context.Context, conversationID string) {
+		n, err := votes.Requeue(ctx, a.Meta, queue, conversationID)
+		if err != nil {
+			a.Logger.ErrorContext(ctx, "requeue parked votes", "conversation_id", conversationID, "requeued", n, "err", err)
+			return
+		}
+		if n > 0 {
+			a.Logger.InfoContext(ctx, "parked votes requeued", "conversation_id", conversationID, "requeued", n)
+		}
+	}
+}
+
 // Handlers builds the HTTP handlers. The app secret (API keys, link key)
 // is read once, when the function needs it (authorize and connections).
-func (a *App) Handlers(ctx context.Context) (*httpapi.Handlers, error) {
+func (a *App) Handlers(ctx context.Context, options ...HTTPOption) (*httpapi.Handlers, error) {
 	var app connection.AppSecret
 	if a.Config.AppSecretARN != "" {
 		s, err := secretstore.LoadAppSecret(ctx, a.SM, a.Config.AppSecretARN)
@@ -99,18 +124,8 @@ func (a *App) Handlers(ctx context.Context) (*httpapi.Handlers, error) {
 		Allowlist:     a.Config.Allowlist,
 		Logger:        a.Logger,
 	}
-	if q := os.Getenv(EnvQueueURL); q != "" {
-		queue := &sqsqueue.Queue{Client: a.SQS, URL: q}
-		opts.OnConnected = func(ctx context.Context, conversationID string) {
-			n, err := votes.Requeue(ctx, a.Meta, queue, conversationID)
-			if err != nil {
-				a.Logger.ErrorContext(ctx, "requeue parked votes", "conversation_id", conversationID, "requeued", n, "err", err)
-				return
-			}
-			if n > 0 {
-				a.Logger.InfoContext(ctx, "parked votes requeued", "conversation_id", conversationID, "requeued", n)
-			}
-		}
+	for _, o := range options {
+		o(a, &opts)
 	}
 	svc, err := connection.NewService(opts)
 	if err != nil {
@@ -154,7 +169,14 @@ func (a *App) Processor(tm *tokens.Manager, normalize func(raw, region string) (
 
 // Queue is the votes queue and its DLQ from QUEUE_URL and DLQ_URL.
 func (a *App) Queue() *sqsqueue.Queue {
-	return &sqsqueue.Queue{Client: a.SQS, URL: os.Getenv(EnvQueueURL), DLQURL: os.Getenv(EnvDLQURL)}
+	return &sqsqueue.Queue{Client: a.sqsClient(), URL: os.Getenv(EnvQueueURL), DLQURL: os.Getenv(EnvDLQURL)}
+}
+
+// sqsClient builds the SQS client, only in the functions that use one.
+func (a *App) sqsClient() *sqs.Client {
+	return sqs.NewFromConfig(a.AWS, func(o *sqs.Options) {
+		o.BaseEndpoint = endpoint(os.Getenv, "SQS")
+	})
 }
 
 // MustLoad is Load for a function's main: it logs and exits when the
@@ -171,9 +193,9 @@ func MustLoad(req config.Required, log *slog.Logger) *App {
 
 // MustHTTP builds the HTTP handlers for a function's main and picks the
 // one it serves, exiting on error like MustLoad.
-func MustHTTP(req config.Required, log *slog.Logger, pick func(*httpapi.Handlers) http.Handler) http.Handler {
+func MustHTTP(req config.Required, log *slog.Logger, pick func(*httpapi.Handlers) http.Handler, options ...HTTPOption) http.Handler {
 	app := MustLoad(req, log)
-	h, err := app.Handlers(context.Background())
+	h, err := app.Handlers(context.Background(), options...)
 	if err != nil {
 		log.Error("start-up", "err", err)
 		os.Exit(1)
