@@ -106,6 +106,22 @@ func (s *Store) Receive(ctx context.Context, max int, visibility time.Duration, 
 		return nil, fmt.Errorf("receive: negative visibility timeout %s", visibility)
 	}
 	nowNS, hideUntil := unixNano(now), unixNano(now.Add(visibility))
+	// A read-only look first: an idle consumer polls often, and a write
+	// transaction costs an fsync even when it changes nothing.
+	ready := false
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket([]byte(bucketQueueVisible)).Cursor().First()
+		if k != nil {
+			visibleAt, _ := splitIndexKey(k)
+			ready = visibleAt <= nowNS
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("receive: %w", err)
+	}
+	if !ready {
+		return nil, nil
+	}
 	var out []QueueMessage
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		q, idx := tx.Bucket([]byte(bucketQueue)), tx.Bucket([]byte(bucketQueueVisible))
