@@ -34,9 +34,9 @@ bench:
 	echo "== 1/3 AWS-protocol and aws-lambda-rie measurements (EJM_REPORT_DIR=$$dir)"; \
 	for p in ./pkg/votes/ ./pkg/deploy/; do \
 	  if [ ! -d "$$p" ]; then echo "note: $$p does not exist yet: skipped"; continue; fi; \
-	  if ! $(GO) test -list 'TestWholePathAWS|TestRIE' "$$p" | grep -qE '^Test(WholePathAWS|RIE)'; then \
-	    echo "note: $$p has no TestWholePathAWS or TestRIE yet: skipped"; continue; fi; \
-	  EJM_REPORT_DIR=$$dir $(GO) test -count=1 -timeout 5m -run 'TestWholePathAWS|TestRIE' "$$p" || failed="$$failed $$p"; \
+	  if ! $(GO) test -list 'TestWholePathOverHTTP|TestRIE' "$$p" | grep -qE '^Test(WholePathOverHTTP|RIE)'; then \
+	    echo "note: $$p has no TestWholePathOverHTTP or TestRIE yet: skipped"; continue; fi; \
+	  EJM_REPORT_DIR=$$dir $(GO) test -count=1 -timeout 5m -run 'TestWholePathOverHTTP|TestRIE' "$$p" || failed="$$failed $$p"; \
 	done; \
 	for f in aws.json rie.json; do [ -f "$$dir/$$f" ] || echo "note: no $$f was written: its figures will read n/a"; done; \
 	echo "== 2/3 Go benchmarks"; \
