@@ -28,4 +28,12 @@
 //
 // Requests under /_sim/ are not counted in the statistics and never see
 // faults.
+//
+// Fault-injection runs and leak checks have a few more controls, in Go only
+// (chaos.go): Sim.RevokeClient revokes one client's tokens,
+// Sim.SetRateLimitBurst answers a share of /api requests with 429 and a
+// short Retry-After, Sim.TokenActivity and Sim.TokenErrors count what the
+// token endpoint granted and refused per client, Sim.FaultCounts counts the
+// faults injected, Sim.IssuedSecrets lists every secret handed out, and
+// Sim.InFlight lists the requests being answered.
 package mautictest

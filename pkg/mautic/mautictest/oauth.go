@@ -96,6 +96,7 @@ func (s *Sim) CreateClient(redirectURIs []string, admin bool) (clientID, clientS
 		c.grants = append(c.grants, "client_credentials")
 	}
 	s.clients[c.publicID] = c
+	s.chaos.issued(c.secret)
 	return c.publicID, c.secret
 }
 
@@ -290,6 +291,7 @@ func (s *Sim) finishAuthorization(w http.ResponseWriter, c *client, params map[s
 	now := s.unix()
 	if responseType == "code" {
 		code := genToken()
+		s.chaos.issued(code)
 		s.codes[code] = &authCode{code: code, clientID: c.publicID, redirectURI: redirectURI, expires: now + int64(s.opts.CodeLifetime.Seconds())}
 		s.mu.Unlock()
 		q = append(q, [2]string{"code", code})
@@ -299,6 +301,7 @@ func (s *Sim) finishAuthorization(w http.ResponseWriter, c *client, params map[s
 	}
 	at := s.issueAccess(c.publicID, s.opts.Username, now)
 	s.grants["token"]++
+	s.chaos.grant(c.publicID, "token")
 	s.mu.Unlock()
 	q = append(q, [2]string{"access_token", at.token}, [2]string{"expires_in", strconv.Itoa(int(s.opts.AccessTokenLifetime.Seconds()))}, [2]string{"token_type", "bearer"})
 	w.Header().Set("Location", buildURI(redirectURI, "fragment", q))
@@ -523,6 +526,12 @@ func tokenError(w http.ResponseWriter, typ, msg string) {
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	in := tokenParams(r)
 	grant := in["grant_type"]
+	// Every error answer below is counted for TokenActivity and
+	// TokenErrors: this tokenError shadows the package's.
+	tokenError := func(w http.ResponseWriter, typ, msg string) {
+		s.chaos.tokenError(in["client_id"], grant, typ)
+		tokenError(w, typ, msg)
+	}
 	if !grantTypeRE.MatchString(grant) {
 		tokenError(w, "invalid_request", "Invalid grant_type parameter or parameter missing")
 		return
@@ -621,6 +630,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	b = append(b, `,"token_type":"bearer","scope":null`...)
 	if issueRefresh {
 		rt := &refreshToken{token: genToken(), clientID: c.publicID, expires: now + int64(s.opts.RefreshTokenLifetime.Seconds()), user: user}
+		s.chaos.issued(rt.token)
 		s.refresh[rt.token] = rt
 		if oldRefresh != "" {
 			delete(s.refresh, oldRefresh)
@@ -633,6 +643,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 		delete(s.codes, usedCode)
 	}
 	s.grants[grant]++
+	s.chaos.grant(c.publicID, grant)
 
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -645,6 +656,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 // issueAccess stores a new access token. Call with s.mu held.
 func (s *Sim) issueAccess(clientID, user string, now int64) *accessToken {
 	at := &accessToken{token: genToken(), clientID: clientID, expires: now + int64(s.opts.AccessTokenLifetime.Seconds()), user: user}
+	s.chaos.issued(at.token)
 	s.access[at.token] = at
 	return at
 }

@@ -175,6 +175,7 @@ func (s *Sim) rateLimit(w http.ResponseWriter, token string) bool {
 	if !over {
 		return true
 	}
+	s.chaos.fault("rate_limit")
 	b := []byte(`{"errors":[{"code":429,"message":"You exceeded the rate limit of `)
 	b = strconv.AppendInt(b, int64(limit), 10)
 	b = append(b, ` API calls per hour.","details":[]}]}`...)

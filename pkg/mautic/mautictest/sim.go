@@ -94,6 +94,10 @@ type Sim struct {
 	grants         map[string]int
 	queryTokenUses int
 
+	// chaos holds the counters of the chaos controls (chaos.go); it has
+	// its own lock, taken after mu when both are held.
+	chaos chaosState
+
 	clients      map[string]*client // by public id
 	nextClientID int
 	sessions     map[string]*session
@@ -121,6 +125,9 @@ type faultState struct {
 	timeoutRate float64
 	rateLimit   int
 	apiEnabled  bool
+	// burstShare and burstRetry are SetRateLimitBurst's settings.
+	burstShare float64
+	burstRetry time.Duration
 }
 
 type rateWindow struct {
@@ -180,6 +187,7 @@ func New(opts Options) *Sim {
 		ipByAddr:      map[string]int{},
 		segments:      map[int]*segment{},
 		nextSegmentID: 1,
+		chaos:         newChaosState(),
 	}
 	// email, phone and mobile are always indexed: unique-identifier matching
 	// and where[…][expr]=eq lookups use the index.
@@ -269,7 +277,8 @@ func (s *Sim) Stats() Stats {
 }
 
 // ResetStats zeroes the request counters, the grant counters and the
-// query-token counter.
+// query-token counter, and the counters of the chaos controls
+// (TokenActivity, TokenErrors, FaultCounts). IssuedSecrets keeps its list.
 func (s *Sim) ResetStats() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -277,6 +286,7 @@ func (s *Sim) ResetStats() {
 	s.total = 0
 	s.grants = map[string]int{}
 	s.queryTokenUses = 0
+	s.chaos.reset()
 }
 
 // TokenCount returns how many tokens were granted with grant_type grant
@@ -360,7 +370,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, args, wrongMethod := matchRoute(r.Method, p)
-	s.count(statsKey(r.Method, rt, p))
+	key := statsKey(r.Method, rt, p)
+	s.count(key)
 
 	isAPI := p == "/api" || strings.HasPrefix(p, "/api/")
 	isOAuth := p == "/oauth" || strings.HasPrefix(p, "/oauth/")
@@ -368,17 +379,22 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTML(w, http.StatusNotFound, "max-age=0, must-revalidate, private", notFoundPage)
 		return
 	}
+	defer s.chaos.serving(key, r.RemoteAddr)()
 
 	s.mu.Lock()
 	f := s.faults
 	s.mu.Unlock()
-	if f.latency > 0 && !s.sleep(r.Context(), f.latency) {
-		// The client gave up or the simulator closed: drop the connection
-		// rather than answer.
-		panic(http.ErrAbortHandler)
+	if f.latency > 0 {
+		s.chaos.fault("latency")
+		if !s.sleep(r.Context(), f.latency) {
+			// The client gave up or the simulator closed: drop the
+			// connection rather than answer.
+			panic(http.ErrAbortHandler)
+		}
 	}
 	if isAPI || p == "/oauth/v2/token" {
 		if f.timeoutRate > 0 && rand.Float64() < f.timeoutRate {
+			s.chaos.fault("timeout")
 			if !s.sleep(r.Context(), hangCap) {
 				panic(http.ErrAbortHandler)
 			}
@@ -386,9 +402,15 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.errorRate > 0 && rand.Float64() < f.errorRate {
+			s.chaos.fault("error")
 			writeGenericError(w, http.StatusInternalServerError)
 			return
 		}
+	}
+	if isAPI && f.burstShare > 0 && rand.Float64() < f.burstShare {
+		s.chaos.fault("rate_limit_burst")
+		s.writeBurst(w, f.burstRetry)
+		return
 	}
 
 	// Mautic's ApiSubscriber runs before the firewalls.
