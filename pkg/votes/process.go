@@ -683,19 +683,12 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 				edits = append(edits, pa)
 				continue
 			}
-			got, reserved, err := p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(p.opts.ReservationTTL))
-			if err != nil {
-				r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
-				continue
-			}
-			if reserved {
-				pa.takenOver = got.TakenOver
-				creates = append(creates, pa)
+			got, ok := r.reserve(ctx, pa, now)
+			if !ok {
 				continue
 			}
 			if got.ContactID == 0 {
-				// Another worker is creating this contact right now.
-				r.fail([]*participant{pa}, Retry, errBusy.Error(), errBusy)
+				creates = append(creates, pa)
 				continue
 			}
 			rec = got
@@ -737,14 +730,10 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 			}
 			// EJ's mautic_id is stale: create under a reservation, like
 			// any new participant.
-			got, reserved, err := p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(p.opts.ReservationTTL))
-			switch {
-			case err != nil:
-				r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
-			case reserved:
-				pa.takenOver = got.TakenOver
+			if got, ok := r.reserve(ctx, pa, now); ok && got.ContactID == 0 {
 				creates = append(creates, pa)
-			default:
+			} else if ok {
+				// Another worker made it meanwhile: the next try updates it.
 				r.fail([]*participant{pa}, Retry, errBusy.Error(), errBusy)
 			}
 		}
@@ -910,6 +899,27 @@ func (r *run) needsReauthorization(ctx context.Context, pas []*participant, code
 	p.Invalidate(r.conv)
 	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", code, "err", cause)
 	r.park(ctx, votesOfAll(pas))
+}
+
+// reserve claims pa's contact creation. ok with a zero ContactID: this
+// run creates it (pa.takenOver set when a dead owner's reservation was
+// taken over). ok with a ContactID: another worker already made it. Not
+// ok: pa's votes were set to retry (store error, or another worker is
+// creating it right now).
+func (r *run) reserve(ctx context.Context, pa *participant, now time.Time) (ContactRecord, bool) {
+	got, reserved, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(r.p.opts.ReservationTTL))
+	switch {
+	case err != nil:
+		r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
+		return ContactRecord{}, false
+	case reserved:
+		pa.takenOver = got.TakenOver
+		return ContactRecord{}, true
+	case got.ContactID == 0:
+		r.fail([]*participant{pa}, Retry, errBusy.Error(), errBusy)
+		return ContactRecord{}, false
+	}
+	return got, true
 }
 
 // votesOfAll lists the votes of pas.
