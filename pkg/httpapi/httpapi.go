@@ -5,11 +5,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -192,7 +194,15 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 		return false
 	}
-	if dec.More() {
+	// Whatever follows the object must be white space, and the whole body
+	// must stay under the limit (trailing bytes count too).
+	rest, err := io.ReadAll(io.MultiReader(dec.Buffered(), r.Body))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
+		return false
+	case err != nil || len(bytes.TrimSpace(rest)) > 0:
 		WriteError(w, http.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON object")
 		return false
 	}

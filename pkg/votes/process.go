@@ -115,7 +115,8 @@ type Options struct {
 	// processes (lease batch#{conversation_id}); within a process they are
 	// always serialized.
 	Leases tokens.LeaseStore
-	// LeaseTTL bounds one conversation's run; 2 minutes by default.
+	// LeaseTTL is how long a conversation's lease lasts unrenewed (a run
+	// renews it every LeaseTTL/3); 30 s by default.
 	LeaseTTL time.Duration
 	// LeaseWait is how long a run waits for another's lease before its
 	// votes are retried; 20 s by default.
@@ -167,7 +168,7 @@ func NewProcessor(opts Options) *Processor {
 		opts.RetryBase = 10 * time.Second
 	}
 	if opts.LeaseTTL == 0 {
-		opts.LeaseTTL = 2 * time.Minute
+		opts.LeaseTTL = 30 * time.Second
 	}
 	if opts.LeaseWait == 0 {
 		opts.LeaseWait = 20 * time.Second
@@ -286,6 +287,12 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 // errBusy: another worker holds the participant's reservation.
 var errBusy = errors.New("another worker is creating this participant's contact")
 
+// reservedUntil is errBusy with the end of the holder's reservation.
+type reservedUntil struct{ until time.Time }
+
+func (e *reservedUntil) Error() string { return errBusy.Error() }
+func (e *reservedUntil) Unwrap() error { return errBusy }
+
 // errConversationBusy: another run of the conversation held its lease
 // for longer than LeaseWait.
 var errConversationBusy = errors.New("another worker is processing this conversation's votes")
@@ -297,6 +304,16 @@ func (p *Processor) backoff(receiveCount int, err error) time.Duration {
 }
 
 func backoff(base time.Duration, receiveCount int, err error) time.Duration {
+	var busy *reservedUntil
+	if errors.As(err, &busy) {
+		// Wait for the holder's reservation to end rather than burning
+		// receives: after it, the contact exists or the reservation can
+		// be taken over.
+		if d := time.Until(busy.until); d > 0 {
+			return min(d+time.Second, 15*time.Minute)
+		}
+		return time.Second
+	}
 	if errors.Is(err, errBusy) || errors.Is(err, errConversationBusy) {
 		// Another worker finishes this contact within seconds.
 		return min(time.Duration(1<<min(receiveCount, 6))*time.Second, time.Minute)
@@ -379,7 +396,30 @@ func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (f
 		}
 		delay = min(delay*2, time.Second)
 	}
+	// Renew the lease while the run lasts, so that it can stay short: a
+	// consumer killed mid-run holds its conversations for at most LeaseTTL.
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(p.opts.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				now := p.opts.Now()
+				if _, err := p.opts.Leases.AcquireLease(rctx, key, owner, now, now.Add(p.opts.LeaseTTL)); err != nil {
+					p.opts.Logger.WarnContext(ctx, "renew the conversation's lease", "conversation_id", conv, "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
 	return func() {
+		close(stop)
+		<-renewed
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := p.opts.Leases.ReleaseLease(rctx, key, owner); err != nil {
@@ -916,7 +956,7 @@ func (r *run) reserve(ctx context.Context, pa *participant, now time.Time) (Cont
 		pa.takenOver = got.TakenOver
 		return ContactRecord{}, true
 	case got.ContactID == 0:
-		r.fail([]*participant{pa}, Retry, errBusy.Error(), errBusy)
+		r.fail([]*participant{pa}, Retry, errBusy.Error(), &reservedUntil{until: got.LeaseUntil})
 		return ContactRecord{}, false
 	}
 	return got, true
