@@ -17,9 +17,9 @@ import (
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
+	app := awsapp.MustLoad(config.ForKeepalive, lambdacontext.NewLogger())
+	log := app.Logger // LOG_LEVEL applied
 	slog.SetDefault(log)
-	app := awsapp.MustLoad(config.ForKeepalive, log)
 	tm := app.Tokens()
 	lambda.Start(func(ctx context.Context, _ json.RawMessage) (keepalive.Report, error) {
 		return keepalive.Run(ctx, app.Meta, tm, time.Now(), app.Config.KeepaliveAfter, log)

@@ -17,9 +17,9 @@ import (
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
+	app := awsapp.MustLoad(config.ForVotes, lambdacontext.NewLogger())
+	log := app.Logger // LOG_LEVEL applied
 	slog.SetDefault(log)
-	app := awsapp.MustLoad(config.ForVotes, log)
 	h := &handler{
 		proc:    app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion),
 		queue:   app.Queue(),

@@ -68,6 +68,9 @@ func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, err
 	if log == nil {
 		log = slog.Default()
 	}
+	if os.Getenv(config.EnvLogLevel) != "" {
+		log = slog.New(minLevel{log.Handler(), cfg.LogLevel})
+	}
 	return &App{
 		Config:  cfg,
 		AWS:     awsCfg,
