@@ -101,8 +101,9 @@ build-VotesFunction:
 build-KeepaliveFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $(ARTIFACTS_DIR)/bootstrap ./functions/keepalive
 
-## lint: gofmt, go vet, staticcheck.
+## lint: gofmt, go mod tidy, go vet, staticcheck.
 lint:
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -18,7 +18,7 @@ import (
 // send a vote twice. Two votes containers (built by awsapp, as the votes
 // function is) that process two deliveries of one vote at the same time
 // must sync it and count it once: votes_synced is "processed at most once"
-// per vote id (DESIGN.md), and the chaos run compares it with the votes
+// per vote id (docs/design.md), and the chaos run compares it with the votes
 // sent.
 func TestDuplicateDeliveryCountsOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

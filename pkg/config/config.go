@@ -17,7 +17,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 )
 
-// Variable names, as in template.yaml and DESIGN.md.
+// Variable names, as in template.yaml and docs/design.md.
 const (
 	EnvTableName          = "TABLE_NAME"
 	EnvSecretPrefix       = "SECRET_PREFIX"

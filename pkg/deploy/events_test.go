@@ -149,7 +149,7 @@ func checkAPIEvent(t *testing.T, ev map[string]any, fn string, routeFn map[strin
 			t.Errorf("rawQueryString = %q, want code and state", q)
 		}
 	default:
-		t.Errorf("route %q is not one of DESIGN.md's", route)
+		t.Errorf("route %q is not one of docs/design.md's", route)
 	}
 }
 

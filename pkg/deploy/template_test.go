@@ -612,7 +612,7 @@ func TestTemplateFunctions(t *testing.T) {
 	}
 }
 
-// TestTemplateHTTPAPI checks the routes of DESIGN.md, their integrations
+// TestTemplateHTTPAPI checks the routes of docs/design.md, their integrations
 // and permissions, and that nothing depends on itself.
 func TestTemplateHTTPAPI(t *testing.T) {
 	s := loadTemplate(t)
@@ -678,7 +678,7 @@ func TestTemplateHTTPAPI(t *testing.T) {
 		})
 	}
 	if len(routes) != 5 {
-		t.Errorf("%d routes, want the 5 of DESIGN.md", len(routes))
+		t.Errorf("%d routes, want the 5 of docs/design.md", len(routes))
 	}
 	for _, fnID := range []string{"ConnectionsFunction", "AuthorizeFunction", "CallbackFunction"} {
 		var ok bool

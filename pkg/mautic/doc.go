@@ -13,7 +13,7 @@
 // and net/http, so a caller can branch on one value whatever failed.
 //
 // The behaviour it relies on is Mautic 5's, as captured in
-// shared/mautic/CONTRACT.md and its transcripts: 200 and 201 both mean
+// docs/mautic.md and the captures in mautictest/testdata/captures: 200 and 201 both mean
 // success when creating; batch answers carry a status per item; PATCH
 // merges where PUT would blank fields; "+" must be sent as %2B.
 package mautic

@@ -82,7 +82,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("GetSecret = %+v, want %+v", got, want)
 	}
 
-	// The secret is named as DESIGN.md says and holds the documented JSON.
+	// The secret is named as docs/design.md says and holds the documented JSON.
 	var stored map[string]any
 	if err := json.Unmarshal([]byte(rawValue(t, c, "ej-mautic/test/conversations/42", "AWSCURRENT")), &stored); err != nil {
 		t.Fatal(err)

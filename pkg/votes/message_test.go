@@ -24,7 +24,7 @@ import (
 
 const schemaPath = "../../docs/vote.schema.json"
 
-// message returns the DESIGN.md example message as a map, after edit (which
+// message returns the docs/design.md example message as a map, after edit (which
 // may be nil) changes it; p is the participant object.
 func message(edit func(m, p map[string]any)) map[string]any {
 	p := map[string]any{"id": "1001", "phone": "61999998888", "email": "ana@example.org", "name": "Ana", "mautic_id": 5531}

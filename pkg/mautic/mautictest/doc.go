@@ -2,7 +2,7 @@
 // page with its own login, consent, token endpoint), the contacts API and a
 // little of segments and points, answering with the same status codes, error
 // envelopes, messages and headers as a real Mautic 5.1.0 does, as captured in
-// the project's transcripts (shared/mautic/transcripts). TRANSCRIPTS.md in this
+// the captures in testdata/captures (see docs/mautic.md). TRANSCRIPTS.md in this
 // directory lists which captured exchanges are reproduced.
 //
 // It is meant to be exactly as strict as Mautic: authorization codes live 30
