@@ -129,5 +129,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !rep.OK {
 		return errors.New("a correctness check failed: some participant does not have exactly one contact, or a vote was not synced")
 	}
+	if cfg.ReportDir != "" {
+		// Under make bench every figure is measured: a goal without its
+		// figure is a failed run, not a pass.
+		var missing []string
+		for _, g := range rep.Goals {
+			if g.Status == "missing" {
+				missing = append(missing, g.Goal)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("figures missing for %d goal(s): %s", len(missing), strings.Join(missing, "; "))
+		}
+	}
 	return nil
 }

@@ -358,7 +358,7 @@ func (r *Report) WriteTable(out io.Writer) error {
 	}
 	b.WriteString("\ngoals\n")
 	for _, g := range r.Goals {
-		mark := map[string]string{"met": "✓", "missed": "✗"}[g.Status]
+		mark := map[string]string{"met": "✓", "missed": "✗", "missing": "✗ missing figure:"}[g.Status]
 		if mark == "" {
 			mark = "–"
 		}
