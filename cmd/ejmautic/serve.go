@@ -24,6 +24,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	queueURL := fs.String("sqs-queue-url", "", "poll this SQS queue instead of the local queue (AWS env/endpoint settings apply)")
 	dlqURL := fs.String("sqs-dlq-url", "", "dead-letter queue for --sqs-queue-url")
 	workers := fs.Int("workers", 2, "concurrent vote consumers")
+	batch := fs.Int("batch-size", localapp.DefaultBatch, "most messages a consumer processes together (Lambda's BatchSize)")
+	window := fs.Duration("batch-window", localapp.DefaultWindow, "how long a batch gathers messages (Lambda's MaximumBatchingWindowInSeconds); 0 takes what is there")
 	verbose := fs.Bool("v", false, "log every batch")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ejmautic serve [--addr 127.0.0.1:8080] [--data-dir .ejmautic] [--mautic-sim 127.0.0.1:8300] [--sqs-queue-url URL]")
@@ -31,6 +33,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *batch < 1 || *window < 0 {
+		return fmt.Errorf("--batch-size must be at least 1 and --batch-window not negative")
+	}
+	if *window == 0 {
+		*window = -1 // localapp: no window
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -40,7 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := localapp.Options{
 		Addr: *addr, DataDir: *dataDir, SimAddr: *simAddr,
 		SQSQueueURL: *queueURL, SQSDLQURL: *dlqURL,
-		Env: os.LookupEnv, Workers: *workers, Logger: log,
+		Env: os.LookupEnv, Workers: *workers, Batch: *batch, Window: *window, Logger: log,
 	}
 	if *queueURL != "" {
 		awsCfg, err := config.LoadDefaultConfig(ctx)

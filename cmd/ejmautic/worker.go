@@ -28,19 +28,23 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	app, err := awsapp.Load(ctx, config.ForVotes, log)
+	host, err := awsapp.Load(ctx, config.ForVotes, log)
 	if err != nil {
 		return err
 	}
-	q := app.Queue()
+	q := host.Queue()
 	if q.URL == "" {
 		return errors.New("QUEUE_URL is required")
 	}
-	proc := app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion)
+	a, err := host.App(awsapp.WithPhones(phone.Normalize, phone.ValidRegion))
+	if err != nil {
+		return err
+	}
+	proc := a.Processor
 	fmt.Fprintf(stdout, "worker polling %s with %d consumer(s)\n", q.URL, *n)
 	var wg sync.WaitGroup
 	for range *n {
-		w := &queue.Worker{Source: q, Processor: proc, Batch: *batch, Logger: app.Logger}
+		w := &queue.Worker{Source: q, Processor: proc, Batch: *batch, Logger: a.Logger}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,6 +18,6 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	h := awsapp.MustHTTP(config.ForCallback, log, (*httpapi.Handlers).Callback, awsapp.WithRequeue)
+	h := awsapp.MustHTTP(config.ForCallback, log, (*httpapi.Handlers).Callback, awsapp.WithAppSecret(context.Background()), awsapp.WithRequeue)
 	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

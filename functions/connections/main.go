@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,6 +18,6 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	h := awsapp.MustHTTP(config.ForConnections, log, (*httpapi.Handlers).Connections)
+	h := awsapp.MustHTTP(config.ForConnections, log, (*httpapi.Handlers).Connections, awsapp.WithAppSecret(context.Background()))
 	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

@@ -17,11 +17,10 @@ import (
 )
 
 func main() {
-	app := awsapp.MustLoad(config.ForKeepalive, lambdacontext.NewLogger())
-	log := app.Logger // LOG_LEVEL applied
+	host, a := awsapp.MustApp(config.ForKeepalive, lambdacontext.NewLogger())
+	log := a.Logger // LOG_LEVEL applied
 	slog.SetDefault(log)
-	tm := app.Tokens()
 	lambda.Start(func(ctx context.Context, _ json.RawMessage) (keepalive.Report, error) {
-		return keepalive.Run(ctx, app.Meta, tm, time.Now(), app.Config.KeepaliveAfter, log)
+		return keepalive.Run(ctx, host.Meta, a.Tokens, time.Now(), a.Config.KeepaliveAfter, log)
 	})
 }

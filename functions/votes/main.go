@@ -17,12 +17,12 @@ import (
 )
 
 func main() {
-	app := awsapp.MustLoad(config.ForVotes, lambdacontext.NewLogger())
-	log := app.Logger // LOG_LEVEL applied
+	host, a := awsapp.MustApp(config.ForVotes, lambdacontext.NewLogger(), awsapp.WithPhones(phone.Normalize, phone.ValidRegion))
+	log := a.Logger // LOG_LEVEL applied
 	slog.SetDefault(log)
 	h := &handler{
-		proc:    app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion),
-		queue:   app.Queue(),
+		proc:    a.Processor,
+		queue:   host.Queue(),
 		metrics: &metrics.EMF{W: os.Stdout, Dimensions: map[string]string{"Function": "votes"}},
 		log:     log,
 		now:     time.Now,

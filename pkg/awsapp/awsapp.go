@@ -1,7 +1,7 @@
-// Package awsapp wires ej-mautic's pieces on AWS from the Lambda
-// environment: DynamoDB and Secrets Manager clients (and SQS where used) built once per
-// container (outside the handler), the SSRF-safe Mautic client, and the
-// domain services on top. Endpoints can be redirected with the SDK's own
+// Package awsapp is the AWS host of the composition root (package app):
+// from the Lambda environment it builds the DynamoDB and Secrets Manager
+// clients (and SQS where used) once per container, outside the handler,
+// and hands them to app.New. Endpoints can be redirected with the SDK's own
 // AWS_ENDPOINT_URL_<SERVICE> variables (tests use DynamoDB Local, fauxqs
 // and the Secrets Manager test server that way).
 package awsapp
@@ -12,22 +12,18 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ejplatform/ej-mautic/pkg/app"
 	"github.com/ejplatform/ej-mautic/pkg/config"
-	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
-	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/secretstore"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
-	"github.com/ejplatform/ej-mautic/pkg/tokens"
-	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
 // Extra environment of some functions.
@@ -36,20 +32,20 @@ const (
 	EnvDLQURL   = "DLQ_URL"   // the dead-letter queue (votes sends dead messages)
 )
 
-// App holds one container's clients.
-type App struct {
+// Host holds one container's clients: what the AWS host supplies to the
+// composition root (package app).
+type Host struct {
 	Config  config.Config
 	AWS     aws.Config
 	Meta    *dynamostore.Store
 	Secrets *secretstore.Store
 	SM      *secretsmanager.Client
-	HTTP    *http.Client // to Mautic
 	Logger  *slog.Logger
 }
 
 // Load reads the environment (failing with every missing variable) and
 // builds the clients.
-func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, error) {
+func Load(ctx context.Context, req config.Required, log *slog.Logger) (*Host, error) {
 	cfg, err := config.FromEnv(req)
 	if err != nil {
 		return nil, err
@@ -71,137 +67,104 @@ func Load(ctx context.Context, req config.Required, log *slog.Logger) (*App, err
 	if os.Getenv(config.EnvLogLevel) != "" {
 		log = slog.New(minLevel{log.Handler(), cfg.LogLevel})
 	}
-	return &App{
+	return &Host{
 		Config:  cfg,
 		AWS:     awsCfg,
 		Meta:    dynamostore.New(ddb, cfg.TableName),
 		Secrets: secretstore.New(sm, cfg.SecretPrefix),
 		SM:      sm,
-		HTTP:    safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist, Timeout: cfg.MauticTimeout}),
 		Logger:  log,
 	}, nil
 }
 
-// HTTPOption adjusts the connection service of Handlers.
-type HTTPOption func(*App, *connection.Options)
+// Option adds to what a function's host supplies.
+type Option func(*Host, *app.Deps) error
 
 // WithRequeue makes a completed authorization send the conversation's
 // parked votes back to the votes queue (QUEUE_URL): the callback function
 // uses it. It is an option so that the other functions do not link SQS.
-func WithRequeue(a *App, opts *connection.Options) {
+func WithRequeue(h *Host, d *app.Deps) error {
 	q := os.Getenv(EnvQueueURL)
 	if q == "" {
-		a.Logger.Warn("QUEUE_URL is not set: votes parked while the connection was not authorized stay parked")
-		return
+		h.Logger.Warn("QUEUE_URL is not set: votes parked while the connection was not authorized stay parked")
+		return nil
 	}
-	queue := &sqsqueue.Queue{Client: a.sqsClient(), URL: q}
-	opts.OnConnected = func(ctx context.Context, conversationID string) {
-		n, err := votes.Requeue(ctx, a.Meta, queue, conversationID)
+	d.Requeue = &sqsqueue.Queue{Client: h.sqsClient(), URL: q}
+	return nil
+}
+
+// WithAppSecret reads the app secret (API keys, link key) once, for the
+// functions that serve routes needing it (connections, authorize).
+func WithAppSecret(ctx context.Context) Option {
+	return func(h *Host, d *app.Deps) error {
+		if h.Config.AppSecretARN == "" {
+			return nil
+		}
+		s, err := secretstore.LoadAppSecret(ctx, h.SM, h.Config.AppSecretARN)
 		if err != nil {
-			a.Logger.ErrorContext(ctx, "requeue parked votes", "conversation_id", conversationID, "requeued", n, "err", err)
-			return
+			return fmt.Errorf("load app secret: %w", err)
 		}
-		if n > 0 {
-			a.Logger.InfoContext(ctx, "parked votes requeued", "conversation_id", conversationID, "requeued", n)
-		}
+		d.AppSecret = s
+		return nil
 	}
 }
 
-// Handlers builds the HTTP handlers. The app secret (API keys, link key)
-// is read once, when the function needs it (authorize and connections).
-func (a *App) Handlers(ctx context.Context, options ...HTTPOption) (*httpapi.Handlers, error) {
-	var app connection.AppSecret
-	if a.Config.AppSecretARN != "" {
-		s, err := secretstore.LoadAppSecret(ctx, a.SM, a.Config.AppSecretARN)
-		if err != nil {
-			return nil, fmt.Errorf("load app secret: %w", err)
+// WithPhones makes the processor normalize phones with normalize
+// (phone.Normalize), after checking DEFAULT_PHONE_REGION with validRegion
+// (phone.ValidRegion). They are passed in so that only the binaries that
+// process votes link libphonenumber.
+func WithPhones(normalize func(raw, region string) (string, bool), validRegion func(string) bool) Option {
+	return func(h *Host, d *app.Deps) error {
+		if !validRegion(h.Config.DefaultPhoneRegion) {
+			return fmt.Errorf("%s %q is not a region libphonenumber knows", config.EnvDefaultPhoneRegion, h.Config.DefaultPhoneRegion)
 		}
-		app = s
+		d.NormalizePhone = normalize
+		return nil
 	}
-	opts := connection.Options{
-		Meta:          a.Meta,
-		Secrets:       a.Secrets,
-		LinkKey:       app.LinkKey,
-		HTTPClient:    a.HTTP,
-		PublicBaseURL: a.Config.PublicBaseURL,
-		Allowlist:     a.Config.Allowlist,
-		Logger:        a.Logger,
-	}
+}
+
+// App builds the composition root on this host's clients.
+func (h *Host) App(options ...Option) (*app.App, error) {
+	d := app.Deps{Config: h.Config, Store: h.Meta, Secrets: h.Secrets, Logger: h.Logger}
 	for _, o := range options {
-		o(a, &opts)
+		if err := o(h, &d); err != nil {
+			return nil, err
+		}
 	}
-	svc, err := connection.NewService(opts)
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.New(svc, app.APIKeys, a.Logger)
-}
-
-// Tokens builds the token manager.
-func (a *App) Tokens() *tokens.Manager {
-	return tokens.NewManager(tokens.Options{
-		Secrets:    a.Secrets,
-		Leases:     a.Meta,
-		Refreshed:  a.Meta,
-		HTTPClient: a.HTTP,
-		Logger:     a.Logger,
-	})
-}
-
-// Processor builds the vote processor. normalize is phone.Normalize: it is
-// passed in so that only the binaries that process votes link
-// libphonenumber; it exits, like MustLoad, when DEFAULT_PHONE_REGION is
-// unknown to validRegion.
-func (a *App) Processor(tm *tokens.Manager, normalize func(raw, region string) (string, bool), validRegion func(string) bool) *votes.Processor {
-	if !validRegion(a.Config.DefaultPhoneRegion) {
-		a.Logger.Error("start-up", "err", fmt.Sprintf("%s %q is not a region libphonenumber knows", config.EnvDefaultPhoneRegion, a.Config.DefaultPhoneRegion))
-		os.Exit(1)
-	}
-	return votes.NewProcessor(votes.Options{
-		NormalizePhone: normalize,
-		Connections:    a.Meta,
-		Store:          a.Meta,
-		Leases:         a.Meta,
-		Tokens:         tm,
-		PhoneRegion:    a.Config.DefaultPhoneRegion,
-		RetryBase:      a.Config.RetryBaseDelay,
-		Logger:         a.Logger,
-		Now:            time.Now,
-	})
+	return app.New(d)
 }
 
 // Queue is the votes queue and its DLQ from QUEUE_URL and DLQ_URL.
-func (a *App) Queue() *sqsqueue.Queue {
-	return &sqsqueue.Queue{Client: a.sqsClient(), URL: os.Getenv(EnvQueueURL), DLQURL: os.Getenv(EnvDLQURL)}
+func (h *Host) Queue() *sqsqueue.Queue {
+	return &sqsqueue.Queue{Client: h.sqsClient(), URL: os.Getenv(EnvQueueURL), DLQURL: os.Getenv(EnvDLQURL)}
 }
 
 // sqsClient builds the SQS client, only in the functions that use one.
-func (a *App) sqsClient() *sqs.Client {
-	return sqs.NewFromConfig(a.AWS, func(o *sqs.Options) {
+func (h *Host) sqsClient() *sqs.Client {
+	return sqs.NewFromConfig(h.AWS, func(o *sqs.Options) {
 		o.BaseEndpoint = endpoint(os.Getenv, "SQS")
 	})
 }
 
-// MustLoad is Load for a function's main: it logs and exits when the
-// configuration or the clients cannot be had, so Lambda reports an init
-// error.
-func MustLoad(req config.Required, log *slog.Logger) *App {
-	app, err := Load(context.Background(), req, log)
-	if err != nil {
-		log.Error("start-up", "err", err)
-		os.Exit(1)
+// MustApp is Load and App for a function's main: it logs and exits when
+// the configuration, the clients or the graph cannot be had, so Lambda
+// reports an init error.
+func MustApp(req config.Required, log *slog.Logger, options ...Option) (*Host, *app.App) {
+	h, err := Load(context.Background(), req, log)
+	if err == nil {
+		var a *app.App
+		if a, err = h.App(options...); err == nil {
+			return h, a
+		}
 	}
-	return app
+	log.Error("start-up", "err", err)
+	os.Exit(1)
+	return nil, nil
 }
 
-// MustHTTP builds the HTTP handlers for a function's main and picks the
-// one it serves, exiting on error like MustLoad.
-func MustHTTP(req config.Required, log *slog.Logger, pick func(*httpapi.Handlers) http.Handler, options ...HTTPOption) http.Handler {
-	app := MustLoad(req, log)
-	h, err := app.Handlers(context.Background(), options...)
-	if err != nil {
-		log.Error("start-up", "err", err)
-		os.Exit(1)
-	}
-	return pick(h)
+// MustHTTP builds the graph for a function's main and picks the handler it
+// serves, exiting on error like MustApp.
+func MustHTTP(req config.Required, log *slog.Logger, pick func(*httpapi.Handlers) http.Handler, options ...Option) http.Handler {
+	_, a := MustApp(req, log, options...)
+	return pick(a.Handlers)
 }

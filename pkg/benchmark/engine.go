@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/ejplatform/ej-mautic/pkg/app"
 	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
@@ -106,9 +107,18 @@ func OpenEngine(dir, mauticURL string, parallel int) (*Engine, error) {
 	}
 	e := &Engine{Store: st, Counts: &Counts{}}
 	cb := &Counting{Backend: st, Counts: e.Counts}
-	hc := safehttp.NewClient(safehttp.Options{Allowlist: allow})
-	e.Tokens = tokens.NewManager(tokens.Options{Secrets: cb, Leases: cb, Refreshed: cb, HTTPClient: hc, Logger: discardLogger()})
-	e.Processor = votes.NewProcessor(votes.Options{Connections: cb, Store: cb, Leases: cb, Tokens: e.Tokens, NormalizePhone: phone.Normalize, Logger: discardLogger(), Parallel: parallel})
+	cfg, err := config.Parse(func(string) (string, bool) { return "", false }, nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	cfg.Allowlist = allow
+	a, err := app.New(app.Deps{Config: cfg, Store: cb, Secrets: cb, NormalizePhone: phone.Normalize, Logger: discardLogger(), Parallel: parallel})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	e.Tokens, e.Processor = a.Tokens, a.Processor
 	return e, nil
 }
 

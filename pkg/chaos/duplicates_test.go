@@ -26,11 +26,15 @@ func TestDuplicateDeliveryCountsOnce(t *testing.T) {
 	r := newRig(t, rigOptions{Processes: 0, Consumers: 1, MauticTimeout: 5 * time.Second, RetryBase: time.Second, VisibilitySeconds: 30, MaxReceiveCount: 5})
 	r.connect(ctx, "dup1")
 	container := func() *votes.Processor {
-		app, err := awsapp.Load(ctx, config.ForVotes, slog.New(slog.NewJSONHandler(r.logs, nil)))
+		host, err := awsapp.Load(ctx, config.ForVotes, slog.New(slog.NewJSONHandler(r.logs, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion)
+		a, err := host.App(awsapp.WithPhones(phone.Normalize, phone.ValidRegion))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Processor
 	}
 	a, b := container(), container()
 	vote := func(id, at string) []byte {

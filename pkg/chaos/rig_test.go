@@ -312,16 +312,16 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 func (r *rig) handlers(ctx context.Context) http.Handler {
 	r.t.Helper()
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app, err := awsapp.Load(ctx, config.ForConnections, log)
+	host, err := awsapp.Load(ctx, config.ForConnections, log)
 	if err != nil {
 		r.t.Fatalf("awsapp.Load: %v", err)
 	}
-	h, err := app.Handlers(ctx, awsapp.WithRequeue)
+	a, err := host.App(awsapp.WithAppSecret(ctx), awsapp.WithRequeue)
 	if err != nil {
-		r.t.Fatalf("awsapp Handlers: %v", err)
+		r.t.Fatalf("awsapp App: %v", err)
 	}
 	mux := http.NewServeMux()
-	h.Register(mux)
+	a.Handlers.Register(mux)
 	return mux
 }
 

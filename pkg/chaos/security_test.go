@@ -83,15 +83,15 @@ func (k *keyAPI) coldStart(appSecret map[string]any) http.Handler {
 		}
 		k.t.Setenv(config.EnvAppSecretARN, k.name)
 	}
-	app, err := awsapp.Load(ctx, config.ForCallback, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	host, err := awsapp.Load(ctx, config.ForCallback, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		k.t.Fatalf("awsapp.Load: %v", err)
 	}
-	h, err := app.Handlers(ctx)
+	a, err := host.App(awsapp.WithAppSecret(ctx))
 	if err != nil {
-		k.t.Fatalf("Handlers: %v", err)
+		k.t.Fatalf("App: %v", err)
 	}
-	return h.Connections()
+	return a.Handlers.Connections()
 }
 
 // call sends one request to h and returns the status and the error code.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ejplatform/ej-mautic/pkg/app"
 	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
@@ -27,10 +28,17 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
-	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
+)
+
+// The local queue's batching defaults, like the template's event source
+// mapping (BatchSize 1000) with a shorter window than its 10 s, for a
+// local server that answers at once.
+const (
+	DefaultBatch  = 1000
+	DefaultWindow = time.Second
 )
 
 // Options configures a local server.
@@ -47,11 +55,15 @@ type Options struct {
 	// Env reads PUBLIC_BASE_URL, MAUTIC_ALLOWLIST, DEFAULT_PHONE_REGION
 	// and EJMAUTIC_API_KEYS; nil means no environment.
 	Env func(string) (string, bool)
-	// Workers is how many consumers drain the queue; 2 by default.
+	// Workers is how many consumers drain the queue; 2 by default, none
+	// when negative (tests that drive the processor themselves).
 	Workers int
-	// Batch is the most messages one consumer processes together; 500
-	// by default.
+	// Batch is the most messages one consumer processes together, and
+	// Window how long a batch gathers them (Lambda's BatchSize and
+	// MaximumBatchingWindowInSeconds); 1,000 and 1 s by default. A
+	// negative Window processes what each receive found.
 	Batch  int
+	Window time.Duration
 	Logger *slog.Logger
 	// HTTPClient overrides the client used to reach Mautic (tests).
 	HTTPClient *http.Client
@@ -65,7 +77,8 @@ type Server struct {
 	BaseURL   string // PUBLIC_BASE_URL
 	URL       string // where the API listens
 	APIKeys   []string
-	KeyIsNew  bool // the API key was generated on this start
+	KeyIsNew  bool     // the API key was generated on this start
+	App       *app.App // the composition root, on this server's store
 	Processor *votes.Processor
 	Tokens    *tokens.Manager
 	Service   *connection.Service
@@ -89,11 +102,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if opts.Workers <= 0 {
+	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = DefaultBatch
+	}
+	if opts.Window == 0 {
+		opts.Window = DefaultWindow
 	}
 	st, err := localstore.Open(opts.DataDir)
 	if err != nil {
@@ -143,11 +159,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.BaseURL = cfg.PublicBaseURL
 
-	app, created, err := st.AppSecret(ctx)
+	appSecret, created, err := st.AppSecret(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("app secret: %w", err)
 	}
-	s.APIKeys, s.KeyIsNew = app.APIKeys, created
+	s.APIKeys, s.KeyIsNew = appSecret.APIKeys, created
 	if keys, ok := env("EJMAUTIC_API_KEYS"); ok && strings.TrimSpace(keys) != "" {
 		s.APIKeys, s.KeyIsNew = nil, false
 		for _, k := range strings.Split(keys, ",") {
@@ -157,14 +173,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}
 
-	hc := opts.HTTPClient
-	if hc == nil {
-		hc = safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist})
-	}
-	s.Tokens = tokens.NewManager(tokens.Options{Secrets: st, Leases: st, Refreshed: st, HTTPClient: hc, Logger: log})
-	s.Processor = votes.NewProcessor(votes.Options{
-		Connections: st, Store: st, Leases: st, Tokens: s.Tokens, PhoneRegion: cfg.DefaultPhoneRegion, NormalizePhone: phone.Normalize, Logger: log,
-	})
 	sender := sendFunc(func(ctx context.Context, bodies [][]byte) error {
 		if err := st.Enqueue(ctx, bodies); err != nil {
 			return err
@@ -177,27 +185,21 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		q := &sqsqueue.Queue{Client: opts.SQSClient, URL: opts.SQSQueueURL, DLQURL: opts.SQSDLQURL}
 		src, sender = q, q.Send
 	}
-	s.Service, err = connection.NewService(connection.Options{
-		Meta: st, Secrets: st, LinkKey: app.LinkKey, HTTPClient: hc,
-		PublicBaseURL: cfg.PublicBaseURL, Allowlist: cfg.Allowlist, Logger: log,
-		OnConnected: func(ctx context.Context, conversationID string) {
-			s.Tokens.Forget(conversationID)
-			s.Processor.Invalidate(conversationID)
-			n, err := votes.Requeue(ctx, st, sender, conversationID)
-			if err != nil {
-				log.ErrorContext(ctx, "requeue parked votes", "conversation_id", conversationID, "err", err)
-			} else if n > 0 {
-				log.InfoContext(ctx, "parked votes requeued", "conversation_id", conversationID, "requeued", n)
-			}
-		},
+	a, err := app.New(app.Deps{
+		Config:         cfg,
+		Store:          st,
+		Secrets:        st,
+		AppSecret:      connection.AppSecret{APIKeys: s.APIKeys, LinkKey: appSecret.LinkKey},
+		Requeue:        sender,
+		NormalizePhone: phone.Normalize,
+		HTTPClient:     opts.HTTPClient,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(s.Service, s.APIKeys, log)
-	if err != nil {
-		return nil, err
-	}
+	s.App, s.Processor, s.Tokens, s.Service = a, a.Processor, a.Tokens, a.Service
+	h := a.Handlers
 	mux := http.NewServeMux()
 	h.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -215,8 +217,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	for range opts.Workers {
-		w := &queue.Worker{Source: src, Processor: s.Processor, Batch: opts.Batch, Logger: log}
+	gather := new(sync.Mutex)
+	for range max(opts.Workers, 0) {
+		w := &queue.Worker{Source: src, Processor: s.Processor, Batch: opts.Batch, Window: max(opts.Window, 0), Gather: gather, Logger: log}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

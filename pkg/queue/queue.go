@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ejplatform/ej-mautic/pkg/votes"
@@ -74,6 +75,17 @@ type Worker struct {
 	Processor Processor
 	// Batch is the most messages processed together; 100 by default.
 	Batch int
+	// Window is how long a batch keeps gathering messages after its first
+	// one, like the MaximumBatchingWindowInSeconds of Lambda's event source
+	// mapping: the batch is processed once it holds Batch messages or
+	// Window has passed, whichever comes first. 0 processes what the first
+	// receive returned.
+	Window time.Duration
+	// Gather, when workers share it, makes them fill their batches in
+	// turn: the next batch starts gathering when the previous one is full
+	// or its window has passed, as one event source mapping does, instead
+	// of every worker taking a share of the same burst.
+	Gather *sync.Mutex
 	// Idle is the pause after an empty receive, for sources that do not
 	// long-poll; 0 for none.
 	Idle   time.Duration
@@ -89,8 +101,8 @@ func (w *Worker) RunOnce(ctx context.Context) (n int, sum votes.Summary, err err
 	if batch <= 0 {
 		batch = 100
 	}
-	msgs, err := w.Source.Receive(ctx, batch)
-	if err != nil || len(msgs) == 0 {
+	msgs, err := w.receive(ctx, batch)
+	if len(msgs) == 0 {
 		return 0, sum, err
 	}
 	vm := make([]votes.Message, len(msgs))
@@ -122,6 +134,30 @@ func (w *Worker) RunOnce(ctx context.Context) (n int, sum votes.Summary, err err
 		w.OnBatch(sum)
 	}
 	return len(msgs), sum, errors.Join(errs...)
+}
+
+// receive gathers up to batch messages within the batching window. An
+// error after the first messages ends the gathering: what was received is
+// processed all the same (the rest stays in the queue).
+func (w *Worker) receive(ctx context.Context, batch int) ([]Received, error) {
+	if w.Gather != nil {
+		w.Gather.Lock()
+		defer w.Gather.Unlock()
+	}
+	msgs, err := w.Source.Receive(ctx, batch)
+	if err != nil || len(msgs) == 0 || w.Window <= 0 {
+		return msgs, err
+	}
+	gctx, cancel := context.WithTimeout(ctx, w.Window)
+	defer cancel()
+	for len(msgs) < batch && gctx.Err() == nil {
+		more, err := w.Source.Receive(gctx, batch-len(msgs))
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, more...)
+	}
+	return msgs, nil
 }
 
 // Run drains the source until ctx is done.

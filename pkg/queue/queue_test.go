@@ -181,3 +181,75 @@ func TestRunStopsWithItsContext(t *testing.T) {
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// TestWorkerBatchingWindow: like Lambda's batching window, a batch keeps
+// gathering messages that arrive after its first ones until it is full
+// or the window has passed; without a window it takes what is there.
+func TestWorkerBatchingWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	enqueue := func(st *localstore.Store, n int, prefix string) {
+		bodies := make([][]byte, n)
+		for i := range bodies {
+			bodies[i] = []byte(prefix + string(rune('a'+i)))
+		}
+		if err := st.Enqueue(ctx, bodies); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		batch  int
+		want   int
+	}{
+		{"no window: what the first receive found", 0, 15, 5},
+		{"window: until the batch is full", 20 * time.Second, 15, 15},
+		{"window: until it has passed", 300 * time.Millisecond, 100, 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := localstore.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			notify := make(chan struct{}, 1)
+			src := &localstore.QueueSource{Store: st, Notify: notify, Wait: 50 * time.Millisecond}
+			enqueue(st, 5, "ok-first-")
+			proc := &scripted{}
+			w := &queue.Worker{Source: src, Processor: proc, Batch: tc.batch, Window: tc.window}
+			// The rest arrives once the batch has started gathering.
+			release, enqueued := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(enqueued)
+				<-release
+				enqueue(st, 10, "ok-later-")
+				notify <- struct{}{}
+			}()
+			defer func() { <-enqueued }()
+			first := &firstReceive{Source: src, started: release}
+			w.Source = first
+			n, _, err := w.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.want {
+				t.Errorf("batch of %d messages, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+// firstReceive closes started after the first receive returned, so that
+// later messages arrive while the batch gathers.
+type firstReceive struct {
+	queue.Source
+	started chan struct{}
+	once    sync.Once
+}
+
+func (f *firstReceive) Receive(ctx context.Context, max int) ([]queue.Received, error) {
+	msgs, err := f.Source.Receive(ctx, max)
+	f.once.Do(func() { close(f.started) })
+	return msgs, err
+}
