@@ -37,9 +37,11 @@ type Deps struct {
 	// Config is the parsed environment (package config): every host reads
 	// the same variables.
 	Config config.Config
-	// Store holds the metadata. When it is also a
-	// connection.MetadataStore and Secrets a connection.SecretStore, the
-	// connect flow and the HTTP handlers are built too.
+	// Store holds the metadata. When Config has a PUBLIC_BASE_URL, Store
+	// is also a connection.MetadataStore and Secrets a
+	// connection.SecretStore, the connect flow and the HTTP handlers are
+	// built too; the hosts that serve no route (votes, keepalive, bench)
+	// have no public URL.
 	Store   Store
 	Secrets tokens.Secrets
 	// AppSecret holds the API keys and the link-signing key; hosts that
@@ -69,8 +71,8 @@ type App struct {
 	HTTP      *http.Client // to Mautic
 	Tokens    *tokens.Manager
 	Processor *votes.Processor
-	// Service and Handlers are nil when the stores cannot serve the
-	// connect flow (see Deps.Store).
+	// Service and Handlers are nil in a host without PUBLIC_BASE_URL
+	// (see Deps.Store).
 	Service  *connection.Service
 	Handlers *httpapi.Handlers
 
@@ -113,10 +115,13 @@ func New(d Deps) (*App, error) {
 		Logger:         d.Logger,
 		Now:            d.Now,
 	})
+	if d.Config.PublicBaseURL == "" {
+		return a, nil
+	}
 	meta, ok1 := d.Store.(connection.MetadataStore)
 	secrets, ok2 := d.Secrets.(connection.SecretStore)
 	if !ok1 || !ok2 {
-		return a, nil
+		return nil, errors.New("app: the connect flow needs a connection.MetadataStore and a connection.SecretStore")
 	}
 	svc, err := connection.NewService(connection.Options{
 		Meta:          meta,

@@ -7,18 +7,13 @@ import (
 	"time"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
-	"github.com/ejplatform/ej-mautic/pkg/tokens"
+	"github.com/ejplatform/ej-mautic/pkg/localapp"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
-// Backend is every store the vote path uses; localstore.Store is one.
-type Backend interface {
-	votes.Store
-	votes.Connections
-	tokens.Secrets
-	tokens.LeaseStore
-	tokens.Refreshed
-}
+// Backend is every store a local server uses (localapp.Stores);
+// localstore.Store is one.
+type Backend = localapp.Stores
 
 // Op is what one store method did.
 type Op struct {
@@ -39,7 +34,7 @@ type Counts struct {
 // only read.
 func isWrite(method string) bool {
 	switch method {
-	case "SeenVotes", "Contacts", "Parked", "GetConnection", "GetSecret":
+	case "SeenVotes", "Contacts", "Parked", "GetConnection", "GetSecret", "TakeState":
 		return false
 	}
 	return true
@@ -180,4 +175,34 @@ func (c *Counting) ReleaseLease(ctx context.Context, key, owner string) error {
 func (c *Counting) MarkTokenRefreshed(ctx context.Context, conversationID string, at time.Time) error {
 	c.Counts.add("MarkTokenRefreshed", 1)
 	return c.Backend.MarkTokenRefreshed(ctx, conversationID, at)
+}
+
+// PutConnection counts a write.
+func (c *Counting) PutConnection(ctx context.Context, conn connection.Connection) error {
+	c.Counts.add("PutConnection", 1)
+	return c.Backend.PutConnection(ctx, conn)
+}
+
+// DeleteConnection counts a write.
+func (c *Counting) DeleteConnection(ctx context.Context, conversationID string) error {
+	c.Counts.add("DeleteConnection", 1)
+	return c.Backend.DeleteConnection(ctx, conversationID)
+}
+
+// PutState counts a write.
+func (c *Counting) PutState(ctx context.Context, st connection.PendingState) error {
+	c.Counts.add("PutState", 1)
+	return c.Backend.PutState(ctx, st)
+}
+
+// TakeState counts a read (it deletes what it returns).
+func (c *Counting) TakeState(ctx context.Context, state string, now time.Time) (connection.PendingState, error) {
+	c.Counts.add("TakeState", 1)
+	return c.Backend.TakeState(ctx, state, now)
+}
+
+// DeleteSecret counts a write.
+func (c *Counting) DeleteSecret(ctx context.Context, conversationID string) error {
+	c.Counts.add("DeleteSecret", 1)
+	return c.Backend.DeleteSecret(ctx, conversationID)
 }

@@ -67,6 +67,20 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient overrides the client used to reach Mautic (tests).
 	HTTPClient *http.Client
+	// WrapStores and WrapSource, when set, decorate the stores the
+	// composition root uses and the queue the consumers drain: `ejmautic
+	// bench` counts store calls and times each message from enqueue to
+	// settlement on serve's own path that way.
+	WrapStores func(Stores) Stores
+	WrapSource func(queue.Source) queue.Source
+}
+
+// Stores is every store a local server uses; localstore.Store is one.
+type Stores interface {
+	app.Store
+	tokens.Secrets
+	connection.MetadataStore
+	connection.SecretStore
 }
 
 // Server is a running local ej-mautic.
@@ -185,10 +199,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		q := &sqsqueue.Queue{Client: opts.SQSClient, URL: opts.SQSQueueURL, DLQURL: opts.SQSDLQURL}
 		src, sender = q, q.Send
 	}
+	if opts.WrapSource != nil {
+		src = opts.WrapSource(src)
+	}
+	var stores Stores = st
+	if opts.WrapStores != nil {
+		stores = opts.WrapStores(st)
+	}
 	a, err := app.New(app.Deps{
 		Config:         cfg,
-		Store:          st,
-		Secrets:        st,
+		Store:          stores,
+		Secrets:        stores,
 		AppSecret:      connection.AppSecret{APIKeys: s.APIKeys, LinkKey: appSecret.LinkKey},
 		Requeue:        sender,
 		NormalizePhone: phone.Normalize,
