@@ -448,3 +448,49 @@ func TestSimClassification(t *testing.T) {
 		})
 	}
 }
+
+func TestSimContactsByID(t *testing.T) {
+	srv := startSim(t)
+	c := simClient(t, srv, 10*time.Second)
+	ctx := context.Background()
+	var ids []int
+	for i := range 3 {
+		ct, _, err := c.CreateContact(ctx, mautic.ContactInput{Email: fmt.Sprintf("p%d@example.org", i), Phone: fmt.Sprintf("+556199999000%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ct.ID)
+	}
+	srv.ResetStats()
+	got, err := c.ContactsByID(ctx, []int{ids[2], 99999, ids[0], ids[2], 0, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[ids[0]].Fields["email"] != "p0@example.org" || got[ids[2]].Fields["phone"] != "+5561999990002" {
+		t.Errorf("ContactsByID() = %+v, want contacts %d and %d with their fields", got, ids[0], ids[2])
+	}
+	if n := srv.Stats().Total; n != 1 {
+		t.Errorf("calls = %d (%v), want 1", n, srv.Stats().Requests)
+	}
+
+	// More ids than a page: one call per DefaultBatchLimit.
+	many := make([]int, 0, 450)
+	for i := range 450 {
+		many = append(many, ids[0]+1000+i)
+	}
+	many[449] = ids[1]
+	srv.ResetStats()
+	got, err = c.ContactsByID(ctx, many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[ids[1]].ID != ids[1] {
+		t.Errorf("ContactsByID(450 ids) = %+v, want contact %d", got, ids[1])
+	}
+	if n := srv.Stats().Total; n != 3 {
+		t.Errorf("calls = %d, want 3 (200+200+50)", n)
+	}
+	if got, err := c.ContactsByID(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("ContactsByID(nil) = %v, %v; want empty, no error", got, err)
+	}
+}
