@@ -26,12 +26,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/oauth2"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	phonepkg "github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
@@ -439,6 +441,7 @@ func addSummary(s *votes.Summary, o votes.Summary) {
 	s.ContactsUpdated += o.ContactsUpdated
 	s.Retried += o.Retried
 	s.Dead += o.Dead
+	s.MauticIDsIgnored += o.MauticIDsIgnored
 }
 
 // simTime formats t as the simulator stores last_active.
@@ -452,4 +455,44 @@ func hasTags(tags []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// mauticClient is a Mautic API client with conv's stored token, to seed
+// contacts as someone else (a form, an admin) would have made them.
+func (e *env) mauticClient(conv string) *mautic.Client {
+	e.t.Helper()
+	ctx := context.Background()
+	sec, err := e.secrets.GetSecret(ctx, conv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	mc, err := mautic.NewClient(e.sim.URL, oauth2.NewClient(ctx, oauth2.StaticTokenSource(sec.Token)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return mc
+}
+
+// seed creates a contact in Mautic behind the processor's back and returns
+// its id; the simulator's counters are zeroed again.
+func (e *env) seed(conv string, in mautic.ContactInput) int {
+	e.t.Helper()
+	c, _, err := e.mauticClient(conv).CreateContact(context.Background(), in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.sim.ResetStats()
+	return c.ID
+}
+
+// contact returns the simulator's contact id.
+func (e *env) contact(id int) mautictest.Contact {
+	e.t.Helper()
+	for _, c := range e.sim.Contacts() {
+		if c.ID == id {
+			return c
+		}
+	}
+	e.t.Fatalf("no contact %d", id)
+	return mautictest.Contact{}
 }

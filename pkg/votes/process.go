@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,9 @@ type Summary struct {
 	ContactsCreated, ContactsUpdated int
 	Retried, Dead                    int
 	Conversations                    int
+	// MauticIDsIgnored counts participants whose mautic_id named a contact
+	// that is not theirs (see checkMauticIDs): it was left alone.
+	MauticIDsIgnored int
 }
 
 func (s *Summary) add(o Summary) {
@@ -201,6 +205,7 @@ func (s *Summary) add(o Summary) {
 	s.ContactsCreated += o.ContactsCreated
 	s.ContactsUpdated += o.ContactsUpdated
 	s.Conversations += o.Conversations
+	s.MauticIDsIgnored += o.MauticIDsIgnored
 }
 
 // vote is one decoded vote and the message it came in.
@@ -712,24 +717,20 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 		return
 	}
 
-	var edits, creates, unchanged []*participant
+	var edits, creates, unchanged, claimed, unsent []*participant
 	now := p.opts.Now()
-	for _, pa := range pas {
-		rec, ok := recs[pa.key]
+	// place sorts a participant by its mapping record: reserved and created
+	// when it has none, edited when its contact is known and something
+	// changed.
+	place := func(pa *participant, rec ContactRecord, ok bool) {
 		if !ok || rec.ContactID == 0 {
-			if pa.mauticID > 0 && !ok {
-				// EJ knows the contact: update it (created if it 404s).
-				pa.rec = ContactRecord{ParticipantID: pa.key, ContactID: int(pa.mauticID)}
-				edits = append(edits, pa)
-				continue
-			}
 			got, ok := r.reserve(ctx, pa, now)
 			if !ok {
-				continue
+				return
 			}
 			if got.ContactID == 0 {
 				creates = append(creates, pa)
-				continue
+				return
 			}
 			rec = got
 		}
@@ -740,22 +741,44 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 		}
 		if rec.Fingerprint == pa.fingerprint() && !pa.lastActive.After(rec.LastActive) {
 			unchanged = append(unchanged, pa)
-			continue
+			return
 		}
 		edits = append(edits, pa)
+	}
+	for _, pa := range pas {
+		rec, ok := recs[pa.key]
+		if !ok && pa.mauticID > 0 {
+			// EJ names a contact, from the participant's own mtc_id
+			// cookie: checked below before anything is written on it.
+			claimed = append(claimed, pa)
+			continue
+		}
+		place(pa, rec, ok)
+	}
+	if len(claimed) > 0 {
+		if err := r.token(ctx, ""); err != nil {
+			// Handled below with the others: nothing is sent.
+			unsent = claimed
+		} else {
+			adopt, asNew := r.checkMauticIDs(ctx, claimed)
+			edits = append(edits, adopt...)
+			for _, pa := range asNew {
+				place(pa, ContactRecord{}, false)
+			}
+		}
 	}
 	r.succeed(unchanged)
 	for _, pa := range unchanged {
 		r.sum.Synced += len(pa.votes)
 	}
-	if len(edits) == 0 && len(creates) == 0 {
+	if len(edits) == 0 && len(creates) == 0 && len(unsent) == 0 {
 		return
 	}
 
 	if err := r.token(ctx, ""); err != nil {
 		// Nothing was sent to Mautic: the reservations can go.
 		r.releaseAll(ctx, creates)
-		r.tokenFailed(ctx, append(edits, creates...), err)
+		r.tokenFailed(ctx, append(append(edits, creates...), unsent...), err)
 		return
 	}
 	var save []ContactRecord
@@ -768,8 +791,9 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 				creates = append(creates, pa)
 				continue
 			}
-			// EJ's mautic_id is stale: create under a reservation, like
-			// any new participant.
+			// The contact named by mautic_id was deleted since it was
+			// checked: create under a reservation, like any new
+			// participant.
 			if got, ok := r.reserve(ctx, pa, now); ok && got.ContactID == 0 {
 				creates = append(creates, pa)
 			} else if ok {
@@ -801,6 +825,95 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 			r.done = slices.DeleteFunc(r.done, func(id string) bool { return lostVotes[id] })
 		}
 	}
+}
+
+// checkMauticIDs sorts participants that name a contact by mautic_id and
+// have no mapping yet. mautic_id is EJ's copy of the participant's mtc_id
+// tracking cookie, which anyone can set to any number: the contact it names
+// is adopted (adopt, to be edited) only when writing the participant's
+// fields on it hands nobody else's contact over; otherwise, or when it does
+// not exist, the participant is new (asNew). The contacts are read in one
+// call (one per 200 ids). A participant whose id is ignored and who has no
+// phone or e-mail is skipped, as one with nothing to contact. When Mautic
+// cannot be asked now, the participants' votes are retried or parked and
+// neither list holds them.
+func (r *run) checkMauticIDs(ctx context.Context, claimed []*participant) (adopt, asNew []*participant) {
+	ids := make([]int, len(claimed))
+	for i, pa := range claimed {
+		ids[i] = int(pa.mauticID)
+	}
+	var found map[int]mautic.Contact
+	err := r.call(ctx, func() (err error) {
+		found, err = r.client.ContactsByID(ctx, ids)
+		return err
+	})
+	switch k := mautic.KindOf(err); {
+	case err == nil:
+	case k == mautic.KindPermanent || k == mautic.KindNotFound:
+		// This Mautic cannot answer the query: no id can be trusted.
+		r.p.opts.Logger.WarnContext(ctx, "mautic_id not checked: Mautic refused the query; participants treated as new",
+			"conversation_id", r.conv, "participants", len(claimed), "err", errText(err))
+		return nil, claimed
+	default:
+		r.mauticFailed(ctx, claimed, "read the contacts named by mautic_id", err)
+		return nil, nil
+	}
+	for _, pa := range claimed {
+		c, ok := found[int(pa.mauticID)]
+		if !ok {
+			// Stale: the contact was deleted, or never existed here.
+			asNew = append(asNew, pa)
+			continue
+		}
+		if reason := r.notAdoptable(pa, c); reason != "" {
+			r.sum.MauticIDsIgnored++
+			r.p.opts.Logger.WarnContext(ctx, "mautic_id ignored: its contact is not the participant's; participant treated as new",
+				"conversation_id", r.conv, "participant_id", pa.id, "mautic_id", pa.mauticID, "reason", reason)
+			if pa.phone == "" && pa.email == "" {
+				// Nothing left to make a contact from.
+				r.succeed([]*participant{pa})
+				r.sum.Skipped += len(pa.votes)
+				continue
+			}
+			asNew = append(asNew, pa)
+			continue
+		}
+		pa.rec = ContactRecord{ParticipantID: pa.key, ContactID: c.ID}
+		adopt = append(adopt, pa)
+	}
+	return adopt, asNew
+}
+
+// notAdoptable says why writing pa's fields on contact c could overwrite
+// another person's identity, or "" when it cannot: c is anonymous (no
+// e-mail, phone or mobile), or has pa's e-mail (Mautic's unique identifier:
+// creating pa's contact would match it all the same), or has pa's phone (in
+// E.164) and no other e-mail than pa's. The reason names no value.
+func (r *run) notAdoptable(pa *participant, c mautic.Contact) string {
+	email := strings.TrimSpace(c.Fields["email"])
+	phones := []string{strings.TrimSpace(c.Fields["phone"]), strings.TrimSpace(c.Fields["mobile"])}
+	if email == "" && phones[0] == "" && phones[1] == "" {
+		return ""
+	}
+	if pa.email != "" && strings.EqualFold(email, pa.email) {
+		return ""
+	}
+	samePhone := false
+	for _, raw := range phones {
+		if raw == "" || pa.phone == "" {
+			continue
+		}
+		if e164, ok := r.p.opts.NormalizePhone(raw, r.p.opts.PhoneRegion); ok && e164 == pa.phone {
+			samePhone = true
+		}
+	}
+	switch {
+	case samePhone && (email == "" || pa.email == ""):
+		return ""
+	case samePhone:
+		return "contact_has_another_email"
+	}
+	return "contact_email_and_phone_not_the_participants"
 }
 
 func (r *run) votesOf(pas []*participant) map[string]bool {

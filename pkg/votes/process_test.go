@@ -15,6 +15,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
@@ -123,7 +124,7 @@ func TestProcess(t *testing.T) {
 		}
 	})
 
-	t.Run("mautic_id updates that contact and a stale one is created", func(t *testing.T) {
+	t.Run("mautic_id of the participant's contact updates it and a stale one is created", func(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("x")
 		e.connect("y")
@@ -138,9 +139,9 @@ func TestProcess(t *testing.T) {
 			vote{id: "2", conv: "y", pid: "bia-y", phone: phone(2), mauticID: 99999},
 		))
 		wantOutcomes(t, res, votes.Done)
-		calls := e.calls()
-		if calls[batchEdit] != 1 || calls[batchNew] != 1 {
-			t.Errorf("calls = %v, want one batch/edit (both ids) and one batch/new (the stale one)", calls)
+		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1}
+		if calls := e.calls(); !reflect.DeepEqual(calls, want) {
+			t.Errorf("calls = %v, want %v: one read of both ids, one batch/edit (the known one) and one batch/new (the stale one)", calls, want)
 		}
 		contacts := e.sim.Contacts()
 		if len(contacts) != 2 {
@@ -778,5 +779,101 @@ func TestRegisteredAgainWhileCached(t *testing.T) {
 	wantOutcomes(t, res, votes.Done)
 	if problems := e2e.Verify(e.sim.Sim, map[string]map[string]string{"ra": {"a": e164(1)}}); len(problems) > 0 {
 		t.Errorf("contacts: %v", problems)
+	}
+}
+
+// TestMauticIDIsNotTrusted: participant.mautic_id comes from the
+// participant's mtc_id cookie, which anyone can set. A contact is adopted
+// only when that cannot hand another person's contact over: it is
+// anonymous, or already has the participant's e-mail or phone. Otherwise
+// the id is ignored and the participant is treated as new.
+func TestMauticIDIsNotTrusted(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("m")
+	anonymous := e.seed("m", mautic.ContactInput{Tags: []string{"visitor"}})
+	victim := e.seed("m", mautic.ContactInput{FirstName: "Vitória", Email: "vitoria@example.org", Phone: "+5561912345678", Tags: []string{"vip"}})
+	sameEmail := e.seed("m", mautic.ContactInput{FirstName: "Ana", Email: "ana@example.org"})
+	samePhone := e.seed("m", mautic.ContactInput{Phone: "+55 61 98000-0005"})
+	victimBefore := e.contact(victim)
+
+	p, _ := e.processor(procOpts{})
+	res, sum := p.Process(ctx, messages(
+		vote{id: "1", conv: "m", pid: "anon", phone: phone(1), mauticID: int64(anonymous)},
+		vote{id: "2", conv: "m", pid: "eve", phone: phone(2), email: "eve@example.org", name: "Eve", mauticID: int64(victim)},
+		vote{id: "3", conv: "m", pid: "ana", phone: phone(3), email: "ana@example.org", name: "Ana Maria", mauticID: int64(sameEmail)},
+		vote{id: "4", conv: "m", pid: "stale", phone: phone(4), mauticID: 99999},
+		vote{id: "5", conv: "m", pid: "bia", phone: phone(5), email: "bia@example.org", mauticID: int64(samePhone)},
+		vote{id: "8", conv: "m", pid: "ghost", name: "Ghost", mauticID: int64(victim)},
+	))
+	wantOutcomes(t, res, votes.Done)
+
+	t.Run("an anonymous contact is adopted", func(t *testing.T) {
+		c := e.contact(anonymous)
+		if c.Fields["phone"] != e164(1) || !hasTags(c.Tags, "visitor", "ej", "ej-conversation-m") {
+			t.Errorf("contact %d: phone %q tags %v, want %s and the EJ tags added", anonymous, c.Fields["phone"], c.Tags, e164(1))
+		}
+	})
+	t.Run("another person's contact is left alone", func(t *testing.T) {
+		if c := e.contact(victim); !reflect.DeepEqual(c.Fields, victimBefore.Fields) || !reflect.DeepEqual(c.Tags, victimBefore.Tags) {
+			t.Errorf("contact %d changed:\n got %v %v\nwant %v %v", victim, c.Fields, c.Tags, victimBefore.Fields, victimBefore.Tags)
+		}
+		var eve []mautictest.Contact
+		for _, c := range e.sim.Contacts() {
+			if c.Fields["email"] == "eve@example.org" {
+				eve = append(eve, c)
+			}
+		}
+		if len(eve) != 1 || eve[0].ID == victim || eve[0].Fields["phone"] != e164(2) || !hasTags(eve[0].Tags, "ej", "ej-conversation-m") {
+			t.Errorf("contacts of the participant: %+v, want one new contact with her e-mail, phone and the EJ tags", eve)
+		}
+	})
+	t.Run("a contact with the participant's e-mail is adopted", func(t *testing.T) {
+		c := e.contact(sameEmail)
+		if c.Fields["phone"] != e164(3) || c.Fields["firstname"] != "Ana Maria" || !hasTags(c.Tags, "ej-conversation-m") {
+			t.Errorf("contact %d: %v %v, want the participant's phone, name and tags", sameEmail, c.Fields, c.Tags)
+		}
+	})
+	t.Run("a contact with the participant's phone (compared in E.164) is adopted", func(t *testing.T) {
+		c := e.contact(samePhone)
+		if c.Fields["email"] != "bia@example.org" || !hasTags(c.Tags, "ej-conversation-m") {
+			t.Errorf("contact %d: %v %v, want the participant's e-mail and tags", samePhone, c.Fields, c.Tags)
+		}
+	})
+	t.Run("with nothing else to make a contact from, the participant is skipped", func(t *testing.T) {
+		for _, c := range e.sim.Contacts() {
+			if c.Fields["firstname"] == "Ghost" {
+				t.Errorf("contact %d made or changed for a participant with only someone else's mautic_id", c.ID)
+			}
+		}
+	})
+	t.Run("a missing contact is created", func(t *testing.T) {
+		if got := e.contactsTagged("m")[e164(4)]; len(got) != 1 {
+			t.Errorf("contacts with the stale id's phone: %+v, want 1", got)
+		}
+	})
+	t.Run("counted and cheap", func(t *testing.T) {
+		if got, want := len(e.sim.Contacts()), 4+2; got != want {
+			t.Errorf("contacts = %d, want %d (4 seeded, 2 created)", got, want)
+		}
+		if sum.ContactsCreated != 2 || sum.ContactsUpdated != 3 || sum.Synced != 5 || sum.Skipped != 1 || sum.MauticIDsIgnored != 2 {
+			t.Errorf("summary created %d updated %d synced %d skipped %d mautic_ids ignored %d, want 2 3 5 1 2",
+				sum.ContactsCreated, sum.ContactsUpdated, sum.Synced, sum.Skipped, sum.MauticIDsIgnored)
+		}
+		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1}
+		if got := e.calls(); !reflect.DeepEqual(got, want) {
+			t.Errorf("calls = %v, want %v: one search for every mautic_id, one edit, one create", got, want)
+		}
+	})
+
+	// Once mapped, the mautic_id is not looked at again.
+	e.sim.ResetStats()
+	res, _ = p.Process(ctx, messages(
+		vote{id: "6", conv: "m", pid: "eve", phone: phone(2), email: "eve@example.org", name: "Eve", mauticID: int64(victim)},
+		vote{id: "7", conv: "m", pid: "anon", phone: phone(1), mauticID: int64(anonymous)},
+	))
+	wantOutcomes(t, res, votes.Done)
+	if got := e.sim.Stats().Total; got != 0 {
+		t.Errorf("Mautic calls for mapped participants = %d (%v), want 0", got, e.calls())
 	}
 }
