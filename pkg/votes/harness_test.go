@@ -442,6 +442,7 @@ func addSummary(s *votes.Summary, o votes.Summary) {
 	s.Retried += o.Retried
 	s.Dead += o.Dead
 	s.MauticIDsIgnored += o.MauticIDsIgnored
+	s.EmailsRefused += o.EmailsRefused
 }
 
 // simTime formats t as the simulator stores last_active.

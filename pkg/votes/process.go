@@ -193,6 +193,9 @@ type Summary struct {
 	// MauticIDsIgnored counts participants whose mautic_id named a contact
 	// that is not theirs (see checkMauticIDs): it was left alone.
 	MauticIDsIgnored int
+	// EmailsRefused counts contacts sent again without the participant's
+	// e-mail, which Mautic refused as invalid.
+	EmailsRefused int
 }
 
 func (s *Summary) add(o Summary) {
@@ -206,6 +209,7 @@ func (s *Summary) add(o Summary) {
 	s.ContactsUpdated += o.ContactsUpdated
 	s.Conversations += o.Conversations
 	s.MauticIDsIgnored += o.MauticIDsIgnored
+	s.EmailsRefused += o.EmailsRefused
 }
 
 // vote is one decoded vote and the message it came in.
@@ -1147,6 +1151,14 @@ func (r *run) edit(ctx context.Context, pas []*participant) (missing []*particip
 		r.mauticFailed(ctx, pas, "update contacts", err)
 		return nil, nil
 	}
+	res, err = r.withoutEmail(ctx, pas, res, err, func(*participant) bool { return true }, func(idx []int) ([]mautic.ItemResult, error) {
+		part := make([]mautic.ContactEdit, len(idx))
+		for k, i := range idx {
+			part[k] = in[i]
+			part[k].Input.Email = ""
+		}
+		return r.client.EditContacts(ctx, part)
+	})
 	var te *tokenError
 	errors.As(err, &te)
 	var ok, refused []*participant
@@ -1224,13 +1236,25 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 		r.mauticFailed(ctx, todo, "create contacts", err)
 		return save
 	}
+	// Without its e-mail, a participant with no phone has nothing left to
+	// make a contact from: it is skipped below.
+	res, err = r.withoutEmail(ctx, todo, res, err, func(pa *participant) bool { return pa.phone != "" }, func(idx []int) ([]mautic.ItemResult, error) {
+		part := make([]mautic.ContactInput, len(idx))
+		for k, i := range idx {
+			part[k] = in[i]
+			part[k].Email = ""
+		}
+		return r.client.CreateContacts(ctx, part)
+	})
 	var te *tokenError
 	errors.As(err, &te)
-	var ok, refused []*participant
+	var ok, refused, skipped []*participant
 	var failed failures
 	for i, it := range res {
 		pa := todo[i]
 		switch {
+		case emailRefused(it.Err) && pa.phone == "":
+			skipped = append(skipped, pa)
 		case it.OK() && it.Contact.ID > 0:
 			if it.Status == http.StatusCreated {
 				r.sum.ContactsCreated++
@@ -1250,6 +1274,15 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 		}
 	}
 	r.succeed(ok)
+	if len(skipped) > 0 {
+		r.releaseAll(ctx, skipped)
+		r.succeed(skipped)
+		for _, pa := range skipped {
+			r.sum.Skipped += len(pa.votes)
+			r.p.opts.Logger.InfoContext(ctx, "Mautic refused the participant's e-mail and there is no phone: no contact made",
+				"conversation_id", r.conv, "participant_id", pa.id, "field", "email")
+		}
+	}
 	if len(refused) > 0 {
 		r.releaseAll(ctx, refused)
 		r.tokenFailed(ctx, refused, te.err)
@@ -1260,6 +1293,64 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 		r.mauticFailed(ctx, group, "create contacts", e)
 	}
 	return save
+}
+
+// emailRefused reports whether Mautic refused a batch item for its e-mail
+// (an IP-literal or underscore domain, or one left invalid once Mautic
+// stripped its non-ASCII characters).
+func emailRefused(e *mautic.APIError) bool {
+	if e == nil || e.Kind != mautic.KindPermanent {
+		return false
+	}
+	if _, ok := e.Details["email"]; ok {
+		return true
+	}
+	return strings.HasPrefix(e.Message, "email:")
+}
+
+// withoutEmail sends again, without the e-mail, in one more batch call, the
+// items of res that Mautic refused for their e-mail and whose participant
+// passes retry; their new results replace the refusals, so the contact is
+// written from the other fields. The mapping record's fingerprint still
+// covers the refused e-mail, so it is not sent again until EJ sends another
+// one. The returned error is the first call's,
+// unless the second could not get a new token (a *tokenError, which the
+// caller's refused items go with).
+func (r *run) withoutEmail(ctx context.Context, pas []*participant, res []mautic.ItemResult, err error, retry func(*participant) bool,
+	send func(idx []int) ([]mautic.ItemResult, error)) ([]mautic.ItemResult, error) {
+	var again []int
+	for i, it := range res {
+		if emailRefused(it.Err) && retry(pas[i]) {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return res, err
+	}
+	r.sum.EmailsRefused += len(again)
+	for _, i := range again {
+		r.p.opts.Logger.InfoContext(ctx, "Mautic refused the participant's e-mail: contact written without it",
+			"conversation_id", r.conv, "participant_id", pas[i].id, "field", "email")
+	}
+	res2, err2 := r.batch(ctx, len(again), func(idx []int) ([]mautic.ItemResult, error) {
+		orig := make([]int, len(idx))
+		for k, j := range idx {
+			orig[k] = again[j]
+		}
+		return send(orig)
+	})
+	for k, i := range again {
+		if k < len(res2) {
+			res[i] = res2[k]
+		} else {
+			res[i] = mautic.ItemResult{Err: apiError(err2)}
+		}
+	}
+	var first, second *tokenError
+	if errors.As(err2, &second) && !errors.As(err, &first) {
+		err = err2
+	}
+	return res, err
 }
 
 // releaseAll frees the reservations of participants whose contact was

@@ -877,3 +877,77 @@ func TestMauticIDIsNotTrusted(t *testing.T) {
 		t.Errorf("Mautic calls for mapped participants = %d (%v), want 0", got, e.calls())
 	}
 }
+
+// TestEmailRefused: Mautic refuses some e-mails EJ accepts (IP-literal and
+// underscore domains; non-ASCII characters are stripped first), per item in
+// a batch. Such an item is sent again without its e-mail, so the contact is
+// made from the phone, instead of the votes going to the dead-letter queue.
+func TestEmailRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("em")
+	p, _ := e.processor(procOpts{})
+	res, sum := p.Process(ctx, messages(
+		vote{id: "1", conv: "em", pid: "ok", phone: phone(1), email: "ok@example.org"},
+		vote{id: "2", conv: "em", pid: "underscore", phone: phone(2), email: "ana@ex_ample.org", name: "Ana"},
+		vote{id: "3", conv: "em", pid: "ip", phone: phone(3), email: "bia@192.168.0.1"},
+		vote{id: "4", conv: "em", pid: "accent", phone: phone(4), email: "ü@example.org"},
+		vote{id: "5", conv: "em", pid: "nomail", phone: phone(5)},
+		vote{id: "6", conv: "em", pid: "onlymail", email: "caio@ex_ample.org"},
+	))
+	wantOutcomes(t, res, votes.Done)
+	byPhone := e.contactsTagged("em")
+	for i := 1; i <= 5; i++ {
+		if got := byPhone[e164(i)]; len(got) != 1 {
+			t.Errorf("participant %d: %d contacts, want 1", i, len(got))
+		}
+	}
+	if c := byPhone[e164(1)]; len(c) == 1 && c[0].Fields["email"] != "ok@example.org" {
+		t.Errorf("valid e-mail = %q, want it kept", c[0].Fields["email"])
+	}
+	for i := 2; i <= 4; i++ {
+		if c := byPhone[e164(i)]; len(c) == 1 && c[0].Fields["email"] != "" {
+			t.Errorf("participant %d: e-mail %q written, want none", i, c[0].Fields["email"])
+		}
+	}
+	if c := byPhone[e164(2)]; len(c) == 1 && c[0].Fields["firstname"] != "Ana" {
+		t.Errorf("participant 2: firstname %q, want Ana", c[0].Fields["firstname"])
+	}
+	if got := len(e.sim.Contacts()); got != 5 {
+		t.Errorf("contacts = %d, want 5 (none for the participant with only a refused e-mail)", got)
+	}
+	if got := e.calls()[batchNew]; got != 2 {
+		t.Errorf("batch/new calls = %d, want 2 (all, then the refused items without e-mail)", got)
+	}
+	if sum.Synced != 5 || sum.Skipped != 1 || sum.ContactsCreated != 5 || sum.Dead != 0 || sum.EmailsRefused != 3 {
+		t.Errorf("summary synced %d skipped %d created %d dead %d e-mails refused %d, want 5 1 5 0 3",
+			sum.Synced, sum.Skipped, sum.ContactsCreated, sum.Dead, sum.EmailsRefused)
+	}
+	if c := e.conn("em"); c.VotesSynced != 6 || c.ContactsCreated != 5 || c.LastError != nil {
+		t.Errorf("votes_synced %d contacts_created %d last_error %+v, want 6 5 none", c.VotesSynced, c.ContactsCreated, c.LastError)
+	}
+
+	// An edit: a known participant changes to a refused e-mail.
+	e.sim.ResetStats()
+	res, sum = p.Process(ctx, messages(
+		vote{id: "7", conv: "em", pid: "ok", phone: phone(1), email: "ok@ex_ample.org", name: "Oscar"},
+	))
+	wantOutcomes(t, res, votes.Done)
+	if c := e.contactsTagged("em")[e164(1)]; len(c) != 1 || c[0].Fields["email"] != "ok@example.org" || c[0].Fields["firstname"] != "Oscar" {
+		t.Errorf("edited contact = %+v, want the name written and the old e-mail kept", c)
+	}
+	if got := e.calls()[batchEdit]; got != 2 || sum.Synced != 1 {
+		t.Errorf("batch/edit calls = %d, synced %d; want 2 (the edit, then without e-mail) and 1", got, sum.Synced)
+	}
+
+	// The same refused e-mail again costs nothing.
+	e.sim.ResetStats()
+	res, _ = p.Process(ctx, messages(
+		vote{id: "8", conv: "em", pid: "ok", phone: phone(1), email: "ok@ex_ample.org", name: "Oscar"},
+		vote{id: "9", conv: "em", pid: "underscore", phone: phone(2), email: "ana@ex_ample.org", name: "Ana"},
+	))
+	wantOutcomes(t, res, votes.Done)
+	if got := e.sim.Stats().Total; got != 0 {
+		t.Errorf("Mautic calls = %d (%v), want 0", got, e.calls())
+	}
+}
