@@ -512,7 +512,7 @@ type run struct {
 	sum     Summary
 	tok     *oauth2.Token
 	client  *mautic.Client
-	done    []string // vote ids to mark processed
+	done    []*vote // votes to mark processed
 	lastErr *connection.LastError
 	tokErr  error // why no token could be had, once that happened
 }
@@ -527,9 +527,7 @@ func (r *run) fail(pas []*participant, o Outcome, reason string, err error) {
 
 func (r *run) succeed(pas []*participant) {
 	for _, pa := range pas {
-		for _, vt := range pa.votes {
-			r.done = append(r.done, vt.VoteID)
-		}
+		r.done = append(r.done, pa.votes...)
 	}
 }
 
@@ -812,8 +810,10 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	if len(save) > 0 {
 		if err := p.opts.Store.SaveContacts(ctx, r.conv, save); err != nil {
 			// Mautic has the contacts but the mapping is not saved: retry
-			// these votes; a retry finds the contacts by reservation
-			// take-over lookup (phone) or email dedup.
+			// these votes, and count them then; a retry finds the
+			// contacts by reservation take-over lookup (phone) or email
+			// dedup. The contacts created are counted now: Mautic has
+			// them, and the retry finds them rather than creating them.
 			saved := map[string]bool{}
 			for _, s := range save {
 				saved[s.ParticipantID] = true
@@ -826,7 +826,10 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 			}
 			r.fail(lost, Retry, "save contact mapping: "+err.Error(), err)
 			lostVotes := r.votesOf(lost)
-			r.done = slices.DeleteFunc(r.done, func(id string) bool { return lostVotes[id] })
+			r.done = slices.DeleteFunc(r.done, func(vt *vote) bool { return lostVotes[vt.VoteID] })
+			r.sum.Synced -= len(lostVotes)
+			p.opts.Logger.ErrorContext(ctx, "save contact mapping failed after Mautic was written: votes retried, not counted yet",
+				"conversation_id", r.conv, "votes", len(lostVotes), "contacts_written", len(save), "err", err)
 		}
 	}
 }
@@ -1441,10 +1444,24 @@ func (r *run) lookup(ctx context.Context, pa *participant) (int, bool) {
 func (r *run) finish(ctx context.Context) {
 	p := r.p
 	if len(r.done) > 0 {
-		if err := p.opts.Store.MarkVotes(ctx, r.conv, r.done, p.opts.Now().Add(p.opts.IdempotencyTTL)); err != nil {
-			// The contacts are synced; a redelivery would only redo
-			// idempotent updates. Log and go on.
-			p.opts.Logger.WarnContext(ctx, "mark votes processed", "conversation_id", r.conv, "err", err)
+		ids := make([]string, len(r.done))
+		for i, vt := range r.done {
+			ids[i] = vt.VoteID
+		}
+		if err := p.opts.Store.MarkVotes(ctx, r.conv, ids, p.opts.Now().Add(p.opts.IdempotencyTTL)); err != nil {
+			// Nothing proves these votes were processed: acked, they
+			// would be counted now and again when redelivered. Retry
+			// them and count them then; the retry finds their contacts
+			// mapped and unchanged, and costs no Mautic call. The
+			// contacts created stay counted: their mapping is saved.
+			p.opts.Logger.ErrorContext(ctx, "record processed votes failed after Mautic was written: votes retried, not counted yet",
+				"conversation_id", r.conv, "votes", len(r.done),
+				"contacts_written", r.sum.ContactsCreated+r.sum.ContactsUpdated, "err", err)
+			for _, vt := range r.done {
+				r.v.set(vt.msg, Retry, "record processed votes: "+err.Error(), p.backoff(r.msgs[vt.msg].ReceiveCount, err))
+			}
+			r.done = nil
+			r.sum.Synced, r.sum.Skipped = 0, 0
 		}
 	}
 	st := connection.Stats{
@@ -1455,11 +1472,15 @@ func (r *run) finish(ctx context.Context) {
 		LastError:       r.lastErr,
 		ClearLastError:  r.lastErr == nil,
 	}
-	if st.VotesSynced == 0 && st.LastError == nil {
+	if st.VotesSynced == 0 && st.ContactsCreated == 0 && st.LastError == nil {
 		return
 	}
 	if err := p.opts.Connections.AddStats(ctx, r.conv, st); err != nil {
-		p.opts.Logger.WarnContext(ctx, "update connection counters", "conversation_id", r.conv, "err", err)
+		// The votes are recorded as processed: a retry would count
+		// nothing. These counts are lost.
+		p.opts.Logger.ErrorContext(ctx, "update connection counters failed: these counts are lost",
+			"conversation_id", r.conv, "votes_synced", st.VotesSynced, "votes_skipped", st.VotesSkipped,
+			"contacts_created", st.ContactsCreated, "err", err)
 	}
 }
 

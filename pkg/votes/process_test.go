@@ -951,3 +951,86 @@ func TestEmailRefused(t *testing.T) {
 		t.Errorf("Mautic calls = %d (%v), want 0", got, e.calls())
 	}
 }
+
+// TestCountersFollowRecords: a connection's counters move only with the
+// records that prove them. When the processed votes cannot be recorded
+// (MarkVotes) or the contact mapping cannot be saved after Mautic was
+// written, the votes are retried and not counted yet; the retry counts them
+// once, and does not write Mautic again when nothing changed.
+func TestCountersFollowRecords(t *testing.T) {
+	ctx := context.Background()
+	batch := messages(
+		vote{id: "1", conv: "ct", pid: "a", phone: phone(1)},
+		vote{id: "2", conv: "ct", pid: "b", phone: phone(2), email: "b@example.org"},
+		vote{id: "3", conv: "ct", pid: "nobody"},
+	)
+	want := map[string]map[string]string{"ct": {"a": e164(1), "b": e164(2)}}
+
+	t.Run("MarkVotes fails", func(t *testing.T) {
+		e := newLocalEnv(t)
+		e.connect("ct")
+		logs := e.captureLogs()
+		p, _ := e.processor(procOpts{store: &flakyStore{Store: e.store, failMarks: 1}})
+		res, sum := p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Retry)
+		if c := e.conn("ct"); c.VotesSynced != 0 || c.VotesSkipped != 0 {
+			t.Errorf("votes_synced %d votes_skipped %d after a failed MarkVotes, want 0 0", c.VotesSynced, c.VotesSkipped)
+		}
+		if sum.Synced != 0 || sum.Skipped != 0 || sum.Retried != 3 {
+			t.Errorf("summary synced %d skipped %d retried %d, want 0 0 3", sum.Synced, sum.Skipped, sum.Retried)
+		}
+		if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "conversation_id=ct") || !strings.Contains(l, "votes=3") {
+			t.Errorf("logs do not report the failure with what it affects:\n%s", l)
+		}
+
+		e.sim.ResetStats()
+		res, _ = p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Done)
+		if got := e.sim.Stats().Total; got != 0 {
+			t.Errorf("Mautic calls on the retry = %d (%v), want 0: the contacts are written", got, e.calls())
+		}
+		res, _ = p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Done)
+		if c := e.conn("ct"); c.VotesSynced != 3 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 3 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		}
+		if problems := e2e.Verify(e.sim.Sim, want); len(problems) > 0 {
+			t.Errorf("contacts: %v", problems)
+		}
+	})
+
+	t.Run("SaveContacts fails", func(t *testing.T) {
+		e := newLocalEnv(t)
+		e.connect("ct")
+		var mu sync.Mutex
+		clock := time.Now()
+		now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		p, _ := e.processor(procOpts{now: now, store: &flakyStore{Store: e.store, failSaves: 1}})
+		res, sum := p.Process(ctx, batch)
+		for _, r := range res[:2] {
+			if r.Outcome != votes.Retry {
+				t.Errorf("message %s: %s (%s), want retry", r.MessageID, r.Outcome, r.Reason)
+			}
+		}
+		if c := e.conn("ct"); c.VotesSynced != 1 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 1 1 2: the skipped vote only, and the contacts Mautic made",
+				c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		}
+		if sum.Synced != 0 {
+			t.Errorf("summary synced %d, want 0", sum.Synced)
+		}
+		// The reservations outlive the failed run; once they expire, the
+		// retry finds the contacts instead of making new ones.
+		mu.Lock()
+		clock = clock.Add(3 * time.Minute)
+		mu.Unlock()
+		res, _ = p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Done)
+		if c := e.conn("ct"); c.VotesSynced != 3 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 3 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		}
+		if problems := e2e.Verify(e.sim.Sim, want); len(problems) > 0 {
+			t.Errorf("contacts: %v", problems)
+		}
+	})
+}
