@@ -557,7 +557,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 
 	c, ok, err := p.connection(ctx, conv)
 	if err != nil {
-		retryAll("load connection: "+err.Error(), err)
+		retryAll("load connection: "+errText(err), err)
 		return r.sum
 	}
 	if !ok {
@@ -583,7 +583,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 	}
 	seen, err := p.opts.Store.SeenVotes(ctx, conv, ids)
 	if err != nil {
-		retryAll("read processed votes: "+err.Error(), err)
+		retryAll("read processed votes: "+errText(err), err)
 		return r.sum
 	}
 	fresh := uniq[:0:0]
@@ -603,7 +603,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 		// are: check the store before parking them again.
 		p.Invalidate(conv)
 		if c, ok, err = p.connection(ctx, conv); err != nil {
-			retryAll("load connection: "+err.Error(), err)
+			retryAll("load connection: "+errText(err), err)
 			return r.sum
 		}
 		if !ok {
@@ -696,7 +696,7 @@ func (r *run) park(ctx context.Context, vs []vote) {
 	}
 	if err := r.p.opts.Store.Park(ctx, r.conv, parked); err != nil {
 		for _, vt := range vs {
-			r.v.set(vt.msg, Retry, "park votes: "+err.Error(), r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
+			r.v.set(vt.msg, Retry, "park votes: "+errText(err), r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
 		}
 		return
 	}
@@ -715,7 +715,7 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	}
 	recs, err := p.opts.Store.Contacts(ctx, r.conv, ids)
 	if err != nil {
-		r.fail(pas, Retry, "read contact mapping: "+err.Error(), err)
+		r.fail(pas, Retry, "read contact mapping: "+errText(err), err)
 		return
 	}
 
@@ -824,12 +824,12 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 					lost = append(lost, pa)
 				}
 			}
-			r.fail(lost, Retry, "save contact mapping: "+err.Error(), err)
+			r.fail(lost, Retry, "save contact mapping: "+errText(err), err)
 			lostVotes := r.votesOf(lost)
 			r.done = slices.DeleteFunc(r.done, func(vt *vote) bool { return lostVotes[vt.VoteID] })
 			r.sum.Synced -= len(lostVotes)
 			p.opts.Logger.ErrorContext(ctx, "save contact mapping failed after Mautic was written: votes retried, not counted yet",
-				"conversation_id", r.conv, "votes", len(lostVotes), "contacts_written", len(save), "err", err)
+				"conversation_id", r.conv, "votes", len(lostVotes), "contacts_written", len(save), "err", errText(err))
 		}
 	}
 }
@@ -1051,13 +1051,13 @@ func (r *run) needsReauthorization(ctx context.Context, pas []*participant, code
 	p := r.p
 	le := &connection.LastError{Code: code, Message: msg, At: p.opts.Now().UTC()}
 	if err := p.opts.Connections.UpdateStatus(ctx, r.conv, connection.StatusNeedsReauthorization, le); err != nil {
-		r.fail(pas, Retry, "mark needs_reauthorization: "+err.Error(), err)
+		r.fail(pas, Retry, "mark needs_reauthorization: "+errText(err), err)
 		return
 	}
 	// The batch's counter update must keep this error, not clear it.
 	r.lastErr = le
 	p.Invalidate(r.conv)
-	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", code, "err", cause)
+	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", code, "err", errText(cause))
 	r.park(ctx, votesOfAll(pas))
 }
 
@@ -1097,12 +1097,16 @@ func (r *run) noteError(code, msg string) {
 	r.lastErr = &connection.LastError{Code: code, Message: msg, At: r.p.opts.Now().UTC()}
 }
 
-// mauticFailed handles a call that failed as a whole for pas.
+// mauticFailed handles a call that failed as a whole for pas, or the item
+// of one participant (then named in the reason and last_error).
 func (r *run) mauticFailed(ctx context.Context, pas []*participant, op string, err error) {
 	var te *tokenError
 	if errors.As(err, &te) {
 		r.tokenFailed(ctx, pas, te.err)
 		return
+	}
+	if len(pas) == 1 {
+		op += " of participant " + pas[0].id
 	}
 	switch mautic.KindOf(err) {
 	case mautic.KindAPIDisabled:
@@ -1398,7 +1402,7 @@ func (r *run) release(ctx context.Context, pa *participant) {
 		return
 	}
 	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.key, r.owner); err != nil {
-		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
+		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
 	}
 }
 
@@ -1407,7 +1411,7 @@ func (r *run) release(ctx context.Context, pa *participant) {
 func (r *run) endLease(ctx context.Context, pa *participant) {
 	now := r.p.opts.Now()
 	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(time.Nanosecond)); err != nil {
-		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
+		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
 	}
 }
 
@@ -1456,9 +1460,9 @@ func (r *run) finish(ctx context.Context) {
 			// contacts created stay counted: their mapping is saved.
 			p.opts.Logger.ErrorContext(ctx, "record processed votes failed after Mautic was written: votes retried, not counted yet",
 				"conversation_id", r.conv, "votes", len(r.done),
-				"contacts_written", r.sum.ContactsCreated+r.sum.ContactsUpdated, "err", err)
+				"contacts_written", r.sum.ContactsCreated+r.sum.ContactsUpdated, "err", errText(err))
 			for _, vt := range r.done {
-				r.v.set(vt.msg, Retry, "record processed votes: "+err.Error(), p.backoff(r.msgs[vt.msg].ReceiveCount, err))
+				r.v.set(vt.msg, Retry, "record processed votes: "+errText(err), p.backoff(r.msgs[vt.msg].ReceiveCount, err))
 			}
 			r.done = nil
 			r.sum.Synced, r.sum.Skipped = 0, 0
@@ -1480,15 +1484,19 @@ func (r *run) finish(ctx context.Context) {
 		// nothing. These counts are lost.
 		p.opts.Logger.ErrorContext(ctx, "update connection counters failed: these counts are lost",
 			"conversation_id", r.conv, "votes_synced", st.VotesSynced, "votes_skipped", st.VotesSkipped,
-			"contacts_created", st.ContactsCreated, "err", err)
+			"contacts_created", st.ContactsCreated, "err", errText(err))
 	}
 }
 
+// errText is err's text for a Result.Reason, a connection's last_error and
+// logs: at most 300 bytes, and without the personal data Mautic echoes in
+// its validation messages (the field is named, the value left out; see
+// mautic.Redact).
 func errText(err error) string {
 	if err == nil {
 		return "unknown error"
 	}
-	s := err.Error()
+	s := mautic.Redact(err)
 	if len(s) > 300 {
 		s = s[:300]
 	}

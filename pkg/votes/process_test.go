@@ -1,7 +1,10 @@
 package votes_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -1033,4 +1036,84 @@ func TestCountersFollowRecords(t *testing.T) {
 			t.Errorf("contacts: %v", problems)
 		}
 	})
+}
+
+// refuseAgain answers the second batch/edit with the first one's answer: a
+// Mautic that refuses an item again after it was sent without its e-mail.
+type refuseAgain struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	first []byte
+}
+
+func (f *refuseAgain) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/api/contacts/batch/edit" {
+		return f.base.RoundTrip(r)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first != nil {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(bytes.NewReader(f.first)), Request: r}, nil
+	}
+	resp, err := f.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if f.first, err = io.ReadAll(resp.Body); err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(f.first))
+	return resp, nil
+}
+
+// TestNoPersonalDataInErrors: Mautic's validation messages echo the value
+// refused ("email: joao@… is invalid."). The connection's last_error (which
+// EJ reads), the dead-letter reason and the logs name the participant and
+// the field, never the value.
+func TestNoPersonalDataInErrors(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("pii")
+	logs := e.captureLogs()
+	p, _ := e.processor(procOpts{})
+	res, _ := p.Process(ctx, messages(vote{id: "1", conv: "pii", pid: "p-77", phone: phone(1), email: "joao@example.org"}))
+	wantOutcomes(t, res, votes.Done)
+
+	hc := *e.hc
+	hc.Transport = &refuseAgain{base: e.hc.Transport}
+	p, _ = e.processor(procOpts{hc: &hc})
+	const secret = "joao.silva@ex_ample.org"
+	res, _ = p.Process(ctx, messages(vote{id: "2", conv: "pii", pid: "p-77", phone: phone(1), email: secret, name: "João"}))
+	if len(res) != 1 || res[0].Outcome != votes.Dead {
+		t.Fatalf("results = %+v, want the vote dead: Mautic refused it twice", res)
+	}
+	c := e.conn("pii")
+	if c.LastError == nil {
+		t.Fatal("no last_error")
+	}
+	v, err := e.api.Status(ctx, "pii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, _ := json.Marshal(v)
+	for what, text := range map[string]string{
+		"dead-letter reason": res[0].Reason,
+		"last_error":         c.LastError.Message,
+		"status API answer":  string(shown),
+		"logs":               logs.String(),
+	} {
+		for _, value := range []string{secret, "joao.silva", "ex_ample.org", "João"} {
+			if strings.Contains(text, value) {
+				t.Errorf("%s holds %q: %s", what, value, text)
+			}
+		}
+	}
+	t.Logf("reason %q; last_error %q", res[0].Reason, c.LastError.Message)
+	for what, text := range map[string]string{"dead-letter reason": res[0].Reason, "last_error": c.LastError.Message} {
+		if !strings.Contains(text, "email") || !strings.Contains(text, "p-77") {
+			t.Errorf("%s = %q, want it to name the field (email) and the participant (p-77)", what, text)
+		}
+	}
 }
