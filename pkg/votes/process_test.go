@@ -1117,3 +1117,42 @@ func TestNoPersonalDataInErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMauticIDWhenTheTokenDies: the mautic_id check is the run's first
+// Mautic call; when the token is refused there, the votes are parked like
+// any others, and checked once reconnected.
+func TestMauticIDWhenTheTokenDies(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("mt")
+	victim := e.seed("mt", mautic.ContactInput{Email: "vitoria@example.org", Phone: "+5561912345678"})
+	anonymous := e.seed("mt", mautic.ContactInput{Tags: []string{"visitor"}})
+	p, _ := e.processor(procOpts{})
+	// The processor holds a token it believes good.
+	res, _ := p.Process(ctx, messages(vote{id: "0", conv: "mt", pid: "first", phone: phone(9)}))
+	wantOutcomes(t, res, votes.Done)
+
+	e.sim.RevokeAll()
+	batch := messages(
+		vote{id: "1", conv: "mt", pid: "eve", phone: phone(2), email: "eve@example.org", mauticID: int64(victim)},
+		vote{id: "2", conv: "mt", pid: "anon", phone: phone(1), mauticID: int64(anonymous)},
+		vote{id: "3", conv: "mt", pid: "new", phone: phone(3)},
+	)
+	res, sum := p.Process(ctx, batch)
+	wantOutcomes(t, res, votes.Done)
+	if sum.Parked != 3 || e.conn("mt").Status != connection.StatusNeedsReauthorization {
+		t.Fatalf("parked %d status %s, want 3 needs_reauthorization", sum.Parked, e.conn("mt").Status)
+	}
+	e.connect("mt")
+	res, sum = p.Process(ctx, e.requeued.take())
+	wantOutcomes(t, res, votes.Done)
+	if sum.Synced != 3 || sum.MauticIDsIgnored != 1 {
+		t.Errorf("synced %d mautic_ids ignored %d, want 3 1", sum.Synced, sum.MauticIDsIgnored)
+	}
+	if c := e.contact(victim); c.Fields["email"] != "vitoria@example.org" || hasTags(c.Tags, "ej") {
+		t.Errorf("victim's contact changed: %+v", c)
+	}
+	if c := e.contact(anonymous); c.Fields["phone"] != e164(1) {
+		t.Errorf("anonymous contact not adopted: %+v", c)
+	}
+}
