@@ -337,3 +337,45 @@ func (c *Client) SearchContacts(ctx context.Context, q Query) (SearchResult, err
 	}
 	return res, nil
 }
+
+// ContactsByID reads the contacts with the given ids that exist, by id, with
+// GET /api/contacts?where[0][col]=id&where[0][expr]=in&where[0][val]=1,2,3
+// (Mautic splits an "in" value on commas: a PHP array there is an error),
+// minimal (no tags; the fields are all there). One call per
+// DefaultBatchLimit distinct ids; ids not above zero are left out. An id
+// missing from the map does not exist (or was deleted).
+func (c *Client) ContactsByID(ctx context.Context, ids []int) (map[int]Contact, error) {
+	uniq := make([]int, 0, len(ids))
+	seen := make(map[int]bool, len(ids))
+	for _, id := range ids {
+		if id > 0 && !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	out := make(map[int]Contact, len(uniq))
+	for start := 0; start < len(uniq); start += DefaultBatchLimit {
+		part := uniq[start:min(start+DefaultBatchLimit, len(uniq))]
+		val := make([]byte, 0, 8*len(part))
+		for i, id := range part {
+			if i > 0 {
+				val = append(val, ',')
+			}
+			val = strconv.AppendInt(val, int64(id), 10)
+		}
+		res, err := c.SearchContacts(ctx, Query{
+			Where:   []Where{{Col: "id", Expr: "in", Val: string(val)}},
+			Limit:   len(part),
+			Minimal: true,
+		})
+		if err != nil {
+			return out, err
+		}
+		for _, ct := range res.Contacts {
+			if seen[ct.ID] {
+				out[ct.ID] = ct
+			}
+		}
+	}
+	return out, nil
+}

@@ -448,3 +448,107 @@ func TestSimClassification(t *testing.T) {
 		})
 	}
 }
+
+func TestSimContactsByID(t *testing.T) {
+	srv := startSim(t)
+	c := simClient(t, srv, 10*time.Second)
+	ctx := context.Background()
+	var ids []int
+	for i := range 3 {
+		ct, _, err := c.CreateContact(ctx, mautic.ContactInput{Email: fmt.Sprintf("p%d@example.org", i), Phone: fmt.Sprintf("+556199999000%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ct.ID)
+	}
+	srv.ResetStats()
+	got, err := c.ContactsByID(ctx, []int{ids[2], 99999, ids[0], ids[2], 0, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[ids[0]].Fields["email"] != "p0@example.org" || got[ids[2]].Fields["phone"] != "+5561999990002" {
+		t.Errorf("ContactsByID() = %+v, want contacts %d and %d with their fields", got, ids[0], ids[2])
+	}
+	if n := srv.Stats().Total; n != 1 {
+		t.Errorf("calls = %d (%v), want 1", n, srv.Stats().Requests)
+	}
+
+	// More ids than a page: one call per DefaultBatchLimit.
+	many := make([]int, 0, 450)
+	for i := range 450 {
+		many = append(many, ids[0]+1000+i)
+	}
+	many[449] = ids[1]
+	srv.ResetStats()
+	got, err = c.ContactsByID(ctx, many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[ids[1]].ID != ids[1] {
+		t.Errorf("ContactsByID(450 ids) = %+v, want contact %d", got, ids[1])
+	}
+	if n := srv.Stats().Total; n != 3 {
+		t.Errorf("calls = %d, want 3 (200+200+50)", n)
+	}
+	if got, err := c.ContactsByID(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("ContactsByID(nil) = %v, %v; want empty, no error", got, err)
+	}
+}
+
+// Mautic's validation errors echo the values refused; Redact keeps the
+// field names and drops the values, for every shape the simulator answers.
+func TestSimRedact(t *testing.T) {
+	srv := startSim(t)
+	c := simClient(t, srv, 10*time.Second)
+	ctx := context.Background()
+	const email = "joao.silva@ex_ample.org"
+
+	_, _, single := c.CreateContact(ctx, mautic.ContactInput{Email: email, Phone: "+5561999990001", FirstName: "João"})
+	res, err := c.CreateContacts(ctx, []mautic.ContactInput{{Phone: "+5561999990002"}, {Email: email, Phone: "+5561999990003"}})
+	if err != nil || len(res) != 2 || res[1].OK() {
+		t.Fatalf("CreateContacts() = %+v, %v; want the second item refused", res, err)
+	}
+	_, _, accent := c.CreateContact(ctx, mautic.ContactInput{Email: "ü@example.org"})
+	ok, _, err := c.CreateContact(ctx, mautic.ContactInput{Phone: "+5561999990004"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	editRes, err := c.EditContacts(ctx, []mautic.ContactEdit{{ID: ok.ID, Input: mautic.ContactInput{Email: email}}})
+	if err != nil || len(editRes) != 1 || editRes[0].OK() {
+		t.Fatalf("EditContacts() = %+v, %v; want the item refused", editRes, err)
+	}
+	for name, err := range map[string]error{
+		"single create":  single,
+		"batch item":     res[1].Err,
+		"accent":         accent,
+		"batch edit":     editRes[0].Err,
+		"wrapped":        fmt.Errorf("update contacts: %w", editRes[0].Err),
+		"message only":   &mautic.APIError{Op: "POST /api/contacts/new", Status: 400, Message: "email: " + email + " is invalid.", Kind: mautic.KindPermanent},
+		"not validation": fmt.Errorf("lookup of %s (+5561999990001) failed: %w", email, errors.New("boom")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := mautic.Redact(err)
+			for _, v := range []string{email, "joao", "ex_ample", "@example.org", "+5561999990001", "João"} {
+				if strings.Contains(got, v) {
+					t.Errorf("Redact() = %q holds %q", got, v)
+				}
+			}
+			if name != "not validation" && !strings.Contains(got, "field email refused as invalid") {
+				t.Errorf("Redact() = %q, want it to name the field", got)
+			}
+			if name == "batch edit" && !strings.Contains(got, "PATCH /api/contacts/batch/edit: HTTP 400") {
+				t.Errorf("Redact() = %q, want the operation and status kept", got)
+			}
+		})
+	}
+	if got := mautic.Redact(nil); got != "" {
+		t.Errorf("Redact(nil) = %q, want empty", got)
+	}
+	plain := &mautic.APIError{Op: "GET /api/contacts", Status: 503, Message: "Service Unavailable", Kind: mautic.KindRetryable}
+	if got, want := mautic.Redact(plain), plain.Error(); got != want {
+		t.Errorf("Redact(%v) = %q, want it unchanged", plain, got)
+	}
+}

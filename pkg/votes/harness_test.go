@@ -26,12 +26,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/oauth2"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	phonepkg "github.com/ejplatform/ej-mautic/pkg/phone"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
@@ -160,6 +162,7 @@ type procOpts struct {
 	now     func() time.Time // both clocks; time.Now when nil
 	hc      *http.Client     // to Mautic; e.hc when nil
 	secrets tokens.Secrets   // e.secrets when nil
+	store   votes.Store      // e.store when nil
 }
 
 // processor is one "container": a Processor with its own tokens.Manager.
@@ -173,8 +176,11 @@ func (e *env) processor(o procOpts) (*votes.Processor, *tokens.Manager) {
 	if o.secrets == nil {
 		o.secrets = e.secrets
 	}
+	if o.store == nil {
+		o.store = e.store
+	}
 	tm := tokens.NewManager(tokens.Options{Secrets: o.secrets, Leases: e.store, Refreshed: e.store, HTTPClient: o.hc, Now: o.now, Logger: e.log})
-	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: e.store, Leases: e.store, Tokens: tm, NormalizePhone: phonepkg.Normalize, Now: o.now, Logger: e.log, RetryBase: time.Second})
+	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: o.store, Leases: e.store, Tokens: tm, NormalizePhone: phonepkg.Normalize, Now: o.now, Logger: e.log, RetryBase: time.Second})
 	return p, tm
 }
 
@@ -439,6 +445,8 @@ func addSummary(s *votes.Summary, o votes.Summary) {
 	s.ContactsUpdated += o.ContactsUpdated
 	s.Retried += o.Retried
 	s.Dead += o.Dead
+	s.MauticIDsIgnored += o.MauticIDsIgnored
+	s.EmailsRefused += o.EmailsRefused
 }
 
 // simTime formats t as the simulator stores last_active.
@@ -452,4 +460,104 @@ func hasTags(tags []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// mauticClient is a Mautic API client with conv's stored token, to seed
+// contacts as someone else (a form, an admin) would have made them.
+func (e *env) mauticClient(conv string) *mautic.Client {
+	e.t.Helper()
+	ctx := context.Background()
+	sec, err := e.secrets.GetSecret(ctx, conv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	mc, err := mautic.NewClient(e.sim.URL, oauth2.NewClient(ctx, oauth2.StaticTokenSource(sec.Token)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return mc
+}
+
+// seed creates a contact in Mautic behind the processor's back and returns
+// its id; the simulator's counters are zeroed again.
+func (e *env) seed(conv string, in mautic.ContactInput) int {
+	e.t.Helper()
+	c, _, err := e.mauticClient(conv).CreateContact(context.Background(), in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.sim.ResetStats()
+	return c.ID
+}
+
+// contact returns the simulator's contact id.
+func (e *env) contact(id int) mautictest.Contact {
+	e.t.Helper()
+	for _, c := range e.sim.Contacts() {
+		if c.ID == id {
+			return c
+		}
+	}
+	e.t.Fatalf("no contact %d", id)
+	return mautictest.Contact{}
+}
+
+// flakyStore is a votes.Store whose MarkVotes and SaveContacts fail the
+// first times they are called, as a store would on a throttle or a network
+// cut after Mautic was written.
+type flakyStore struct {
+	votes.Store
+	mu                   sync.Mutex
+	failMarks, failSaves int
+}
+
+var errFlaky = fmt.Errorf("store unavailable (test)")
+
+func (f *flakyStore) MarkVotes(ctx context.Context, conv string, ids []string, expires time.Time) error {
+	f.mu.Lock()
+	fail := f.failMarks > 0
+	f.failMarks--
+	f.mu.Unlock()
+	if fail {
+		return errFlaky
+	}
+	return f.Store.MarkVotes(ctx, conv, ids, expires)
+}
+
+func (f *flakyStore) SaveContacts(ctx context.Context, conv string, recs []votes.ContactRecord) error {
+	f.mu.Lock()
+	fail := f.failSaves > 0
+	f.failSaves--
+	f.mu.Unlock()
+	if fail {
+		return errFlaky
+	}
+	return f.Store.SaveContacts(ctx, conv, recs)
+}
+
+// logBuffer keeps what a logger wrote, for tests that read logs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// captureLogs makes the processors built afterwards log into the returned
+// buffer, at debug level and up, as text.
+func (e *env) captureLogs() *logBuffer {
+	buf := &logBuffer{}
+	e.log = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return buf
 }

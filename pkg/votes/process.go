@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,12 @@ type Summary struct {
 	ContactsCreated, ContactsUpdated int
 	Retried, Dead                    int
 	Conversations                    int
+	// MauticIDsIgnored counts participants whose mautic_id named a contact
+	// that is not theirs (see checkMauticIDs): it was left alone.
+	MauticIDsIgnored int
+	// EmailsRefused counts contacts sent again without the participant's
+	// e-mail, which Mautic refused as invalid.
+	EmailsRefused int
 }
 
 func (s *Summary) add(o Summary) {
@@ -201,6 +208,8 @@ func (s *Summary) add(o Summary) {
 	s.ContactsCreated += o.ContactsCreated
 	s.ContactsUpdated += o.ContactsUpdated
 	s.Conversations += o.Conversations
+	s.MauticIDsIgnored += o.MauticIDsIgnored
+	s.EmailsRefused += o.EmailsRefused
 }
 
 // vote is one decoded vote and the message it came in.
@@ -503,7 +512,7 @@ type run struct {
 	sum     Summary
 	tok     *oauth2.Token
 	client  *mautic.Client
-	done    []string // vote ids to mark processed
+	done    []*vote // votes to mark processed
 	lastErr *connection.LastError
 	tokErr  error // why no token could be had, once that happened
 }
@@ -518,9 +527,7 @@ func (r *run) fail(pas []*participant, o Outcome, reason string, err error) {
 
 func (r *run) succeed(pas []*participant) {
 	for _, pa := range pas {
-		for _, vt := range pa.votes {
-			r.done = append(r.done, vt.VoteID)
-		}
+		r.done = append(r.done, pa.votes...)
 	}
 }
 
@@ -550,7 +557,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 
 	c, ok, err := p.connection(ctx, conv)
 	if err != nil {
-		retryAll("load connection: "+err.Error(), err)
+		retryAll("load connection: "+errText(err), err)
 		return r.sum
 	}
 	if !ok {
@@ -576,7 +583,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 	}
 	seen, err := p.opts.Store.SeenVotes(ctx, conv, ids)
 	if err != nil {
-		retryAll("read processed votes: "+err.Error(), err)
+		retryAll("read processed votes: "+errText(err), err)
 		return r.sum
 	}
 	fresh := uniq[:0:0]
@@ -596,7 +603,7 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 		// are: check the store before parking them again.
 		p.Invalidate(conv)
 		if c, ok, err = p.connection(ctx, conv); err != nil {
-			retryAll("load connection: "+err.Error(), err)
+			retryAll("load connection: "+errText(err), err)
 			return r.sum
 		}
 		if !ok {
@@ -689,7 +696,7 @@ func (r *run) park(ctx context.Context, vs []vote) {
 	}
 	if err := r.p.opts.Store.Park(ctx, r.conv, parked); err != nil {
 		for _, vt := range vs {
-			r.v.set(vt.msg, Retry, "park votes: "+err.Error(), r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
+			r.v.set(vt.msg, Retry, "park votes: "+errText(err), r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
 		}
 		return
 	}
@@ -708,28 +715,24 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	}
 	recs, err := p.opts.Store.Contacts(ctx, r.conv, ids)
 	if err != nil {
-		r.fail(pas, Retry, "read contact mapping: "+err.Error(), err)
+		r.fail(pas, Retry, "read contact mapping: "+errText(err), err)
 		return
 	}
 
-	var edits, creates, unchanged []*participant
+	var edits, creates, unchanged, claimed, unsent []*participant
 	now := p.opts.Now()
-	for _, pa := range pas {
-		rec, ok := recs[pa.key]
+	// place sorts a participant by its mapping record: reserved and created
+	// when it has none, edited when its contact is known and something
+	// changed.
+	place := func(pa *participant, rec ContactRecord, ok bool) {
 		if !ok || rec.ContactID == 0 {
-			if pa.mauticID > 0 && !ok {
-				// EJ knows the contact: update it (created if it 404s).
-				pa.rec = ContactRecord{ParticipantID: pa.key, ContactID: int(pa.mauticID)}
-				edits = append(edits, pa)
-				continue
-			}
 			got, ok := r.reserve(ctx, pa, now)
 			if !ok {
-				continue
+				return
 			}
 			if got.ContactID == 0 {
 				creates = append(creates, pa)
-				continue
+				return
 			}
 			rec = got
 		}
@@ -740,22 +743,44 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 		}
 		if rec.Fingerprint == pa.fingerprint() && !pa.lastActive.After(rec.LastActive) {
 			unchanged = append(unchanged, pa)
-			continue
+			return
 		}
 		edits = append(edits, pa)
+	}
+	for _, pa := range pas {
+		rec, ok := recs[pa.key]
+		if !ok && pa.mauticID > 0 {
+			// EJ names a contact, from the participant's own mtc_id
+			// cookie: checked below before anything is written on it.
+			claimed = append(claimed, pa)
+			continue
+		}
+		place(pa, rec, ok)
+	}
+	if len(claimed) > 0 {
+		if err := r.token(ctx, ""); err != nil {
+			// Handled below with the others: nothing is sent.
+			unsent = claimed
+		} else {
+			adopt, asNew := r.checkMauticIDs(ctx, claimed)
+			edits = append(edits, adopt...)
+			for _, pa := range asNew {
+				place(pa, ContactRecord{}, false)
+			}
+		}
 	}
 	r.succeed(unchanged)
 	for _, pa := range unchanged {
 		r.sum.Synced += len(pa.votes)
 	}
-	if len(edits) == 0 && len(creates) == 0 {
+	if len(edits) == 0 && len(creates) == 0 && len(unsent) == 0 {
 		return
 	}
 
 	if err := r.token(ctx, ""); err != nil {
 		// Nothing was sent to Mautic: the reservations can go.
 		r.releaseAll(ctx, creates)
-		r.tokenFailed(ctx, append(edits, creates...), err)
+		r.tokenFailed(ctx, append(append(edits, creates...), unsent...), err)
 		return
 	}
 	var save []ContactRecord
@@ -768,8 +793,9 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 				creates = append(creates, pa)
 				continue
 			}
-			// EJ's mautic_id is stale: create under a reservation, like
-			// any new participant.
+			// The contact named by mautic_id was deleted since it was
+			// checked: create under a reservation, like any new
+			// participant.
 			if got, ok := r.reserve(ctx, pa, now); ok && got.ContactID == 0 {
 				creates = append(creates, pa)
 			} else if ok {
@@ -784,8 +810,10 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	if len(save) > 0 {
 		if err := p.opts.Store.SaveContacts(ctx, r.conv, save); err != nil {
 			// Mautic has the contacts but the mapping is not saved: retry
-			// these votes; a retry finds the contacts by reservation
-			// take-over lookup (phone) or email dedup.
+			// these votes, and count them then; a retry finds the
+			// contacts by reservation take-over lookup (phone) or email
+			// dedup. The contacts created are counted now: Mautic has
+			// them, and the retry finds them rather than creating them.
 			saved := map[string]bool{}
 			for _, s := range save {
 				saved[s.ParticipantID] = true
@@ -796,11 +824,103 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 					lost = append(lost, pa)
 				}
 			}
-			r.fail(lost, Retry, "save contact mapping: "+err.Error(), err)
+			r.fail(lost, Retry, "save contact mapping: "+errText(err), err)
 			lostVotes := r.votesOf(lost)
-			r.done = slices.DeleteFunc(r.done, func(id string) bool { return lostVotes[id] })
+			r.done = slices.DeleteFunc(r.done, func(vt *vote) bool { return lostVotes[vt.VoteID] })
+			r.sum.Synced -= len(lostVotes)
+			p.opts.Logger.ErrorContext(ctx, "save contact mapping failed after Mautic was written: votes retried, not counted yet",
+				"conversation_id", r.conv, "votes", len(lostVotes), "contacts_written", len(save), "err", errText(err))
 		}
 	}
+}
+
+// checkMauticIDs sorts participants that name a contact by mautic_id and
+// have no mapping yet. mautic_id is EJ's copy of the participant's mtc_id
+// tracking cookie, which anyone can set to any number: the contact it names
+// is adopted (adopt, to be edited) only when writing the participant's
+// fields on it hands nobody else's contact over; otherwise, or when it does
+// not exist, the participant is new (asNew). The contacts are read in one
+// call (one per 200 ids). A participant whose id is ignored and who has no
+// phone or e-mail is skipped, as one with nothing to contact. When Mautic
+// cannot be asked now, the participants' votes are retried or parked and
+// neither list holds them.
+func (r *run) checkMauticIDs(ctx context.Context, claimed []*participant) (adopt, asNew []*participant) {
+	ids := make([]int, len(claimed))
+	for i, pa := range claimed {
+		ids[i] = int(pa.mauticID)
+	}
+	var found map[int]mautic.Contact
+	err := r.call(ctx, func() (err error) {
+		found, err = r.client.ContactsByID(ctx, ids)
+		return err
+	})
+	switch k := mautic.KindOf(err); {
+	case err == nil:
+	case k == mautic.KindPermanent || k == mautic.KindNotFound:
+		// This Mautic cannot answer the query: no id can be trusted.
+		r.p.opts.Logger.WarnContext(ctx, "mautic_id not checked: Mautic refused the query; participants treated as new",
+			"conversation_id", r.conv, "participants", len(claimed), "err", errText(err))
+		return nil, claimed
+	default:
+		r.mauticFailed(ctx, claimed, "read the contacts named by mautic_id", err)
+		return nil, nil
+	}
+	for _, pa := range claimed {
+		c, ok := found[int(pa.mauticID)]
+		if !ok {
+			// Stale: the contact was deleted, or never existed here.
+			asNew = append(asNew, pa)
+			continue
+		}
+		if reason := r.notAdoptable(pa, c); reason != "" {
+			r.sum.MauticIDsIgnored++
+			r.p.opts.Logger.WarnContext(ctx, "mautic_id ignored: its contact is not the participant's; participant treated as new",
+				"conversation_id", r.conv, "participant_id", pa.id, "mautic_id", pa.mauticID, "reason", reason)
+			if pa.phone == "" && pa.email == "" {
+				// Nothing left to make a contact from.
+				r.succeed([]*participant{pa})
+				r.sum.Skipped += len(pa.votes)
+				continue
+			}
+			asNew = append(asNew, pa)
+			continue
+		}
+		pa.rec = ContactRecord{ParticipantID: pa.key, ContactID: c.ID}
+		adopt = append(adopt, pa)
+	}
+	return adopt, asNew
+}
+
+// notAdoptable says why writing pa's fields on contact c could overwrite
+// another person's identity, or "" when it cannot: c is anonymous (no
+// e-mail, phone or mobile), or has pa's e-mail (Mautic's unique identifier:
+// creating pa's contact would match it all the same), or has pa's phone (in
+// E.164) and no other e-mail than pa's. The reason names no value.
+func (r *run) notAdoptable(pa *participant, c mautic.Contact) string {
+	email := strings.TrimSpace(c.Fields["email"])
+	phones := []string{strings.TrimSpace(c.Fields["phone"]), strings.TrimSpace(c.Fields["mobile"])}
+	if email == "" && phones[0] == "" && phones[1] == "" {
+		return ""
+	}
+	if pa.email != "" && strings.EqualFold(email, pa.email) {
+		return ""
+	}
+	samePhone := false
+	for _, raw := range phones {
+		if raw == "" || pa.phone == "" {
+			continue
+		}
+		if e164, ok := r.p.opts.NormalizePhone(raw, r.p.opts.PhoneRegion); ok && e164 == pa.phone {
+			samePhone = true
+		}
+	}
+	switch {
+	case samePhone && (email == "" || pa.email == ""):
+		return ""
+	case samePhone:
+		return "contact_has_another_email"
+	}
+	return "contact_email_and_phone_not_the_participants"
 }
 
 func (r *run) votesOf(pas []*participant) map[string]bool {
@@ -931,13 +1051,13 @@ func (r *run) needsReauthorization(ctx context.Context, pas []*participant, code
 	p := r.p
 	le := &connection.LastError{Code: code, Message: msg, At: p.opts.Now().UTC()}
 	if err := p.opts.Connections.UpdateStatus(ctx, r.conv, connection.StatusNeedsReauthorization, le); err != nil {
-		r.fail(pas, Retry, "mark needs_reauthorization: "+err.Error(), err)
+		r.fail(pas, Retry, "mark needs_reauthorization: "+errText(err), err)
 		return
 	}
 	// The batch's counter update must keep this error, not clear it.
 	r.lastErr = le
 	p.Invalidate(r.conv)
-	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", code, "err", cause)
+	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", code, "err", errText(cause))
 	r.park(ctx, votesOfAll(pas))
 }
 
@@ -977,12 +1097,16 @@ func (r *run) noteError(code, msg string) {
 	r.lastErr = &connection.LastError{Code: code, Message: msg, At: r.p.opts.Now().UTC()}
 }
 
-// mauticFailed handles a call that failed as a whole for pas.
+// mauticFailed handles a call that failed as a whole for pas, or the item
+// of one participant (then named in the reason and last_error).
 func (r *run) mauticFailed(ctx context.Context, pas []*participant, op string, err error) {
 	var te *tokenError
 	if errors.As(err, &te) {
 		r.tokenFailed(ctx, pas, te.err)
 		return
+	}
+	if len(pas) == 1 {
+		op += " of participant " + pas[0].id
 	}
 	switch mautic.KindOf(err) {
 	case mautic.KindAPIDisabled:
@@ -1034,6 +1158,14 @@ func (r *run) edit(ctx context.Context, pas []*participant) (missing []*particip
 		r.mauticFailed(ctx, pas, "update contacts", err)
 		return nil, nil
 	}
+	res, err = r.withoutEmail(ctx, pas, res, err, func(*participant) bool { return true }, func(idx []int) ([]mautic.ItemResult, error) {
+		part := make([]mautic.ContactEdit, len(idx))
+		for k, i := range idx {
+			part[k] = in[i]
+			part[k].Input.Email = ""
+		}
+		return r.client.EditContacts(ctx, part)
+	})
 	var te *tokenError
 	errors.As(err, &te)
 	var ok, refused []*participant
@@ -1111,13 +1243,25 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 		r.mauticFailed(ctx, todo, "create contacts", err)
 		return save
 	}
+	// Without its e-mail, a participant with no phone has nothing left to
+	// make a contact from: it is skipped below.
+	res, err = r.withoutEmail(ctx, todo, res, err, func(pa *participant) bool { return pa.phone != "" }, func(idx []int) ([]mautic.ItemResult, error) {
+		part := make([]mautic.ContactInput, len(idx))
+		for k, i := range idx {
+			part[k] = in[i]
+			part[k].Email = ""
+		}
+		return r.client.CreateContacts(ctx, part)
+	})
 	var te *tokenError
 	errors.As(err, &te)
-	var ok, refused []*participant
+	var ok, refused, skipped []*participant
 	var failed failures
 	for i, it := range res {
 		pa := todo[i]
 		switch {
+		case emailRefused(it.Err) && pa.phone == "":
+			skipped = append(skipped, pa)
 		case it.OK() && it.Contact.ID > 0:
 			if it.Status == http.StatusCreated {
 				r.sum.ContactsCreated++
@@ -1137,6 +1281,15 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 		}
 	}
 	r.succeed(ok)
+	if len(skipped) > 0 {
+		r.releaseAll(ctx, skipped)
+		r.succeed(skipped)
+		for _, pa := range skipped {
+			r.sum.Skipped += len(pa.votes)
+			r.p.opts.Logger.InfoContext(ctx, "Mautic refused the participant's e-mail and there is no phone: no contact made",
+				"conversation_id", r.conv, "participant_id", pa.id, "field", "email")
+		}
+	}
 	if len(refused) > 0 {
 		r.releaseAll(ctx, refused)
 		r.tokenFailed(ctx, refused, te.err)
@@ -1147,6 +1300,64 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 		r.mauticFailed(ctx, group, "create contacts", e)
 	}
 	return save
+}
+
+// emailRefused reports whether Mautic refused a batch item for its e-mail
+// (an IP-literal or underscore domain, or one left invalid once Mautic
+// stripped its non-ASCII characters).
+func emailRefused(e *mautic.APIError) bool {
+	if e == nil || e.Kind != mautic.KindPermanent {
+		return false
+	}
+	if _, ok := e.Details["email"]; ok {
+		return true
+	}
+	return strings.HasPrefix(e.Message, "email:")
+}
+
+// withoutEmail sends again, without the e-mail, in one more batch call, the
+// items of res that Mautic refused for their e-mail and whose participant
+// passes retry; their new results replace the refusals, so the contact is
+// written from the other fields. The mapping record's fingerprint still
+// covers the refused e-mail, so it is not sent again until EJ sends another
+// one. The returned error is the first call's,
+// unless the second could not get a new token (a *tokenError, which the
+// caller's refused items go with).
+func (r *run) withoutEmail(ctx context.Context, pas []*participant, res []mautic.ItemResult, err error, retry func(*participant) bool,
+	send func(idx []int) ([]mautic.ItemResult, error)) ([]mautic.ItemResult, error) {
+	var again []int
+	for i, it := range res {
+		if emailRefused(it.Err) && retry(pas[i]) {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return res, err
+	}
+	r.sum.EmailsRefused += len(again)
+	for _, i := range again {
+		r.p.opts.Logger.InfoContext(ctx, "Mautic refused the participant's e-mail: contact written without it",
+			"conversation_id", r.conv, "participant_id", pas[i].id, "field", "email")
+	}
+	res2, err2 := r.batch(ctx, len(again), func(idx []int) ([]mautic.ItemResult, error) {
+		orig := make([]int, len(idx))
+		for k, j := range idx {
+			orig[k] = again[j]
+		}
+		return send(orig)
+	})
+	for k, i := range again {
+		if k < len(res2) {
+			res[i] = res2[k]
+		} else {
+			res[i] = mautic.ItemResult{Err: apiError(err2)}
+		}
+	}
+	var first, second *tokenError
+	if errors.As(err2, &second) && !errors.As(err, &first) {
+		err = err2
+	}
+	return res, err
 }
 
 // releaseAll frees the reservations of participants whose contact was
@@ -1191,7 +1402,7 @@ func (r *run) release(ctx context.Context, pa *participant) {
 		return
 	}
 	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.key, r.owner); err != nil {
-		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
+		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
 	}
 }
 
@@ -1200,7 +1411,7 @@ func (r *run) release(ctx context.Context, pa *participant) {
 func (r *run) endLease(ctx context.Context, pa *participant) {
 	now := r.p.opts.Now()
 	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(time.Nanosecond)); err != nil {
-		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", err)
+		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
 	}
 }
 
@@ -1237,10 +1448,24 @@ func (r *run) lookup(ctx context.Context, pa *participant) (int, bool) {
 func (r *run) finish(ctx context.Context) {
 	p := r.p
 	if len(r.done) > 0 {
-		if err := p.opts.Store.MarkVotes(ctx, r.conv, r.done, p.opts.Now().Add(p.opts.IdempotencyTTL)); err != nil {
-			// The contacts are synced; a redelivery would only redo
-			// idempotent updates. Log and go on.
-			p.opts.Logger.WarnContext(ctx, "mark votes processed", "conversation_id", r.conv, "err", err)
+		ids := make([]string, len(r.done))
+		for i, vt := range r.done {
+			ids[i] = vt.VoteID
+		}
+		if err := p.opts.Store.MarkVotes(ctx, r.conv, ids, p.opts.Now().Add(p.opts.IdempotencyTTL)); err != nil {
+			// Nothing proves these votes were processed: acked, they
+			// would be counted now and again when redelivered. Retry
+			// them and count them then; the retry finds their contacts
+			// mapped and unchanged, and costs no Mautic call. The
+			// contacts created stay counted: their mapping is saved.
+			p.opts.Logger.ErrorContext(ctx, "record processed votes failed after Mautic was written: votes retried, not counted yet",
+				"conversation_id", r.conv, "votes", len(r.done),
+				"contacts_written", r.sum.ContactsCreated+r.sum.ContactsUpdated, "err", errText(err))
+			for _, vt := range r.done {
+				r.v.set(vt.msg, Retry, "record processed votes: "+errText(err), p.backoff(r.msgs[vt.msg].ReceiveCount, err))
+			}
+			r.done = nil
+			r.sum.Synced, r.sum.Skipped = 0, 0
 		}
 	}
 	st := connection.Stats{
@@ -1251,19 +1476,27 @@ func (r *run) finish(ctx context.Context) {
 		LastError:       r.lastErr,
 		ClearLastError:  r.lastErr == nil,
 	}
-	if st.VotesSynced == 0 && st.LastError == nil {
+	if st.VotesSynced == 0 && st.ContactsCreated == 0 && st.LastError == nil {
 		return
 	}
 	if err := p.opts.Connections.AddStats(ctx, r.conv, st); err != nil {
-		p.opts.Logger.WarnContext(ctx, "update connection counters", "conversation_id", r.conv, "err", err)
+		// The votes are recorded as processed: a retry would count
+		// nothing. These counts are lost.
+		p.opts.Logger.ErrorContext(ctx, "update connection counters failed: these counts are lost",
+			"conversation_id", r.conv, "votes_synced", st.VotesSynced, "votes_skipped", st.VotesSkipped,
+			"contacts_created", st.ContactsCreated, "err", errText(err))
 	}
 }
 
+// errText is err's text for a Result.Reason, a connection's last_error and
+// logs: at most 300 bytes, and without the personal data Mautic echoes in
+// its validation messages (the field is named, the value left out; see
+// mautic.Redact).
 func errText(err error) string {
 	if err == nil {
 		return "unknown error"
 	}
-	s := err.Error()
+	s := mautic.Redact(err)
 	if len(s) > 300 {
 		s = s[:300]
 	}

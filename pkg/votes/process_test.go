@@ -1,7 +1,10 @@
 package votes_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -15,6 +18,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
@@ -123,7 +127,7 @@ func TestProcess(t *testing.T) {
 		}
 	})
 
-	t.Run("mautic_id updates that contact and a stale one is created", func(t *testing.T) {
+	t.Run("mautic_id of the participant's contact updates it and a stale one is created", func(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("x")
 		e.connect("y")
@@ -138,9 +142,9 @@ func TestProcess(t *testing.T) {
 			vote{id: "2", conv: "y", pid: "bia-y", phone: phone(2), mauticID: 99999},
 		))
 		wantOutcomes(t, res, votes.Done)
-		calls := e.calls()
-		if calls[batchEdit] != 1 || calls[batchNew] != 1 {
-			t.Errorf("calls = %v, want one batch/edit (both ids) and one batch/new (the stale one)", calls)
+		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1}
+		if calls := e.calls(); !reflect.DeepEqual(calls, want) {
+			t.Errorf("calls = %v, want %v: one read of both ids, one batch/edit (the known one) and one batch/new (the stale one)", calls, want)
 		}
 		contacts := e.sim.Contacts()
 		if len(contacts) != 2 {
@@ -778,5 +782,377 @@ func TestRegisteredAgainWhileCached(t *testing.T) {
 	wantOutcomes(t, res, votes.Done)
 	if problems := e2e.Verify(e.sim.Sim, map[string]map[string]string{"ra": {"a": e164(1)}}); len(problems) > 0 {
 		t.Errorf("contacts: %v", problems)
+	}
+}
+
+// TestMauticIDIsNotTrusted: participant.mautic_id comes from the
+// participant's mtc_id cookie, which anyone can set. A contact is adopted
+// only when that cannot hand another person's contact over: it is
+// anonymous, or already has the participant's e-mail or phone. Otherwise
+// the id is ignored and the participant is treated as new.
+func TestMauticIDIsNotTrusted(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("m")
+	anonymous := e.seed("m", mautic.ContactInput{Tags: []string{"visitor"}})
+	victim := e.seed("m", mautic.ContactInput{FirstName: "Vitória", Email: "vitoria@example.org", Phone: "+5561912345678", Tags: []string{"vip"}})
+	sameEmail := e.seed("m", mautic.ContactInput{FirstName: "Ana", Email: "ana@example.org"})
+	samePhone := e.seed("m", mautic.ContactInput{Phone: "+55 61 98000-0005"})
+	victimBefore := e.contact(victim)
+
+	p, _ := e.processor(procOpts{})
+	res, sum := p.Process(ctx, messages(
+		vote{id: "1", conv: "m", pid: "anon", phone: phone(1), mauticID: int64(anonymous)},
+		vote{id: "2", conv: "m", pid: "eve", phone: phone(2), email: "eve@example.org", name: "Eve", mauticID: int64(victim)},
+		vote{id: "3", conv: "m", pid: "ana", phone: phone(3), email: "ana@example.org", name: "Ana Maria", mauticID: int64(sameEmail)},
+		vote{id: "4", conv: "m", pid: "stale", phone: phone(4), mauticID: 99999},
+		vote{id: "5", conv: "m", pid: "bia", phone: phone(5), email: "bia@example.org", mauticID: int64(samePhone)},
+		vote{id: "8", conv: "m", pid: "ghost", name: "Ghost", mauticID: int64(victim)},
+	))
+	wantOutcomes(t, res, votes.Done)
+
+	t.Run("an anonymous contact is adopted", func(t *testing.T) {
+		c := e.contact(anonymous)
+		if c.Fields["phone"] != e164(1) || !hasTags(c.Tags, "visitor", "ej", "ej-conversation-m") {
+			t.Errorf("contact %d: phone %q tags %v, want %s and the EJ tags added", anonymous, c.Fields["phone"], c.Tags, e164(1))
+		}
+	})
+	t.Run("another person's contact is left alone", func(t *testing.T) {
+		if c := e.contact(victim); !reflect.DeepEqual(c.Fields, victimBefore.Fields) || !reflect.DeepEqual(c.Tags, victimBefore.Tags) {
+			t.Errorf("contact %d changed:\n got %v %v\nwant %v %v", victim, c.Fields, c.Tags, victimBefore.Fields, victimBefore.Tags)
+		}
+		var eve []mautictest.Contact
+		for _, c := range e.sim.Contacts() {
+			if c.Fields["email"] == "eve@example.org" {
+				eve = append(eve, c)
+			}
+		}
+		if len(eve) != 1 || eve[0].ID == victim || eve[0].Fields["phone"] != e164(2) || !hasTags(eve[0].Tags, "ej", "ej-conversation-m") {
+			t.Errorf("contacts of the participant: %+v, want one new contact with her e-mail, phone and the EJ tags", eve)
+		}
+	})
+	t.Run("a contact with the participant's e-mail is adopted", func(t *testing.T) {
+		c := e.contact(sameEmail)
+		if c.Fields["phone"] != e164(3) || c.Fields["firstname"] != "Ana Maria" || !hasTags(c.Tags, "ej-conversation-m") {
+			t.Errorf("contact %d: %v %v, want the participant's phone, name and tags", sameEmail, c.Fields, c.Tags)
+		}
+	})
+	t.Run("a contact with the participant's phone (compared in E.164) is adopted", func(t *testing.T) {
+		c := e.contact(samePhone)
+		if c.Fields["email"] != "bia@example.org" || !hasTags(c.Tags, "ej-conversation-m") {
+			t.Errorf("contact %d: %v %v, want the participant's e-mail and tags", samePhone, c.Fields, c.Tags)
+		}
+	})
+	t.Run("with nothing else to make a contact from, the participant is skipped", func(t *testing.T) {
+		for _, c := range e.sim.Contacts() {
+			if c.Fields["firstname"] == "Ghost" {
+				t.Errorf("contact %d made or changed for a participant with only someone else's mautic_id", c.ID)
+			}
+		}
+	})
+	t.Run("a missing contact is created", func(t *testing.T) {
+		if got := e.contactsTagged("m")[e164(4)]; len(got) != 1 {
+			t.Errorf("contacts with the stale id's phone: %+v, want 1", got)
+		}
+	})
+	t.Run("counted and cheap", func(t *testing.T) {
+		if got, want := len(e.sim.Contacts()), 4+2; got != want {
+			t.Errorf("contacts = %d, want %d (4 seeded, 2 created)", got, want)
+		}
+		if sum.ContactsCreated != 2 || sum.ContactsUpdated != 3 || sum.Synced != 5 || sum.Skipped != 1 || sum.MauticIDsIgnored != 2 {
+			t.Errorf("summary created %d updated %d synced %d skipped %d mautic_ids ignored %d, want 2 3 5 1 2",
+				sum.ContactsCreated, sum.ContactsUpdated, sum.Synced, sum.Skipped, sum.MauticIDsIgnored)
+		}
+		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1}
+		if got := e.calls(); !reflect.DeepEqual(got, want) {
+			t.Errorf("calls = %v, want %v: one search for every mautic_id, one edit, one create", got, want)
+		}
+	})
+
+	// Once mapped, the mautic_id is not looked at again.
+	e.sim.ResetStats()
+	res, _ = p.Process(ctx, messages(
+		vote{id: "6", conv: "m", pid: "eve", phone: phone(2), email: "eve@example.org", name: "Eve", mauticID: int64(victim)},
+		vote{id: "7", conv: "m", pid: "anon", phone: phone(1), mauticID: int64(anonymous)},
+	))
+	wantOutcomes(t, res, votes.Done)
+	if got := e.sim.Stats().Total; got != 0 {
+		t.Errorf("Mautic calls for mapped participants = %d (%v), want 0", got, e.calls())
+	}
+}
+
+// TestEmailRefused: Mautic refuses some e-mails EJ accepts (IP-literal and
+// underscore domains; non-ASCII characters are stripped first), per item in
+// a batch. Such an item is sent again without its e-mail, so the contact is
+// made from the phone, instead of the votes going to the dead-letter queue.
+func TestEmailRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("em")
+	p, _ := e.processor(procOpts{})
+	res, sum := p.Process(ctx, messages(
+		vote{id: "1", conv: "em", pid: "ok", phone: phone(1), email: "ok@example.org"},
+		vote{id: "2", conv: "em", pid: "underscore", phone: phone(2), email: "ana@ex_ample.org", name: "Ana"},
+		vote{id: "3", conv: "em", pid: "ip", phone: phone(3), email: "bia@192.168.0.1"},
+		vote{id: "4", conv: "em", pid: "accent", phone: phone(4), email: "ü@example.org"},
+		vote{id: "5", conv: "em", pid: "nomail", phone: phone(5)},
+		vote{id: "6", conv: "em", pid: "onlymail", email: "caio@ex_ample.org"},
+	))
+	wantOutcomes(t, res, votes.Done)
+	byPhone := e.contactsTagged("em")
+	for i := 1; i <= 5; i++ {
+		if got := byPhone[e164(i)]; len(got) != 1 {
+			t.Errorf("participant %d: %d contacts, want 1", i, len(got))
+		}
+	}
+	if c := byPhone[e164(1)]; len(c) == 1 && c[0].Fields["email"] != "ok@example.org" {
+		t.Errorf("valid e-mail = %q, want it kept", c[0].Fields["email"])
+	}
+	for i := 2; i <= 4; i++ {
+		if c := byPhone[e164(i)]; len(c) == 1 && c[0].Fields["email"] != "" {
+			t.Errorf("participant %d: e-mail %q written, want none", i, c[0].Fields["email"])
+		}
+	}
+	if c := byPhone[e164(2)]; len(c) == 1 && c[0].Fields["firstname"] != "Ana" {
+		t.Errorf("participant 2: firstname %q, want Ana", c[0].Fields["firstname"])
+	}
+	if got := len(e.sim.Contacts()); got != 5 {
+		t.Errorf("contacts = %d, want 5 (none for the participant with only a refused e-mail)", got)
+	}
+	if got := e.calls()[batchNew]; got != 2 {
+		t.Errorf("batch/new calls = %d, want 2 (all, then the refused items without e-mail)", got)
+	}
+	if sum.Synced != 5 || sum.Skipped != 1 || sum.ContactsCreated != 5 || sum.Dead != 0 || sum.EmailsRefused != 3 {
+		t.Errorf("summary synced %d skipped %d created %d dead %d e-mails refused %d, want 5 1 5 0 3",
+			sum.Synced, sum.Skipped, sum.ContactsCreated, sum.Dead, sum.EmailsRefused)
+	}
+	if c := e.conn("em"); c.VotesSynced != 6 || c.ContactsCreated != 5 || c.LastError != nil {
+		t.Errorf("votes_synced %d contacts_created %d last_error %+v, want 6 5 none", c.VotesSynced, c.ContactsCreated, c.LastError)
+	}
+
+	// An edit: a known participant changes to a refused e-mail.
+	e.sim.ResetStats()
+	res, sum = p.Process(ctx, messages(
+		vote{id: "7", conv: "em", pid: "ok", phone: phone(1), email: "ok@ex_ample.org", name: "Oscar"},
+	))
+	wantOutcomes(t, res, votes.Done)
+	if c := e.contactsTagged("em")[e164(1)]; len(c) != 1 || c[0].Fields["email"] != "ok@example.org" || c[0].Fields["firstname"] != "Oscar" {
+		t.Errorf("edited contact = %+v, want the name written and the old e-mail kept", c)
+	}
+	if got := e.calls()[batchEdit]; got != 2 || sum.Synced != 1 {
+		t.Errorf("batch/edit calls = %d, synced %d; want 2 (the edit, then without e-mail) and 1", got, sum.Synced)
+	}
+
+	// The same refused e-mail again costs nothing.
+	e.sim.ResetStats()
+	res, _ = p.Process(ctx, messages(
+		vote{id: "8", conv: "em", pid: "ok", phone: phone(1), email: "ok@ex_ample.org", name: "Oscar"},
+		vote{id: "9", conv: "em", pid: "underscore", phone: phone(2), email: "ana@ex_ample.org", name: "Ana"},
+	))
+	wantOutcomes(t, res, votes.Done)
+	if got := e.sim.Stats().Total; got != 0 {
+		t.Errorf("Mautic calls = %d (%v), want 0", got, e.calls())
+	}
+}
+
+// TestCountersFollowRecords: a connection's counters move only with the
+// records that prove them. When the processed votes cannot be recorded
+// (MarkVotes) or the contact mapping cannot be saved after Mautic was
+// written, the votes are retried and not counted yet; the retry counts them
+// once, and does not write Mautic again when nothing changed.
+func TestCountersFollowRecords(t *testing.T) {
+	ctx := context.Background()
+	batch := messages(
+		vote{id: "1", conv: "ct", pid: "a", phone: phone(1)},
+		vote{id: "2", conv: "ct", pid: "b", phone: phone(2), email: "b@example.org"},
+		vote{id: "3", conv: "ct", pid: "nobody"},
+	)
+	want := map[string]map[string]string{"ct": {"a": e164(1), "b": e164(2)}}
+
+	t.Run("MarkVotes fails", func(t *testing.T) {
+		e := newLocalEnv(t)
+		e.connect("ct")
+		logs := e.captureLogs()
+		p, _ := e.processor(procOpts{store: &flakyStore{Store: e.store, failMarks: 1}})
+		res, sum := p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Retry)
+		if c := e.conn("ct"); c.VotesSynced != 0 || c.VotesSkipped != 0 {
+			t.Errorf("votes_synced %d votes_skipped %d after a failed MarkVotes, want 0 0", c.VotesSynced, c.VotesSkipped)
+		}
+		if sum.Synced != 0 || sum.Skipped != 0 || sum.Retried != 3 {
+			t.Errorf("summary synced %d skipped %d retried %d, want 0 0 3", sum.Synced, sum.Skipped, sum.Retried)
+		}
+		if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "conversation_id=ct") || !strings.Contains(l, "votes=3") {
+			t.Errorf("logs do not report the failure with what it affects:\n%s", l)
+		}
+
+		e.sim.ResetStats()
+		res, _ = p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Done)
+		if got := e.sim.Stats().Total; got != 0 {
+			t.Errorf("Mautic calls on the retry = %d (%v), want 0: the contacts are written", got, e.calls())
+		}
+		res, _ = p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Done)
+		if c := e.conn("ct"); c.VotesSynced != 3 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 3 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		}
+		if problems := e2e.Verify(e.sim.Sim, want); len(problems) > 0 {
+			t.Errorf("contacts: %v", problems)
+		}
+	})
+
+	t.Run("SaveContacts fails", func(t *testing.T) {
+		e := newLocalEnv(t)
+		e.connect("ct")
+		var mu sync.Mutex
+		clock := time.Now()
+		now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		p, _ := e.processor(procOpts{now: now, store: &flakyStore{Store: e.store, failSaves: 1}})
+		res, sum := p.Process(ctx, batch)
+		for _, r := range res[:2] {
+			if r.Outcome != votes.Retry {
+				t.Errorf("message %s: %s (%s), want retry", r.MessageID, r.Outcome, r.Reason)
+			}
+		}
+		if c := e.conn("ct"); c.VotesSynced != 1 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 1 1 2: the skipped vote only, and the contacts Mautic made",
+				c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		}
+		if sum.Synced != 0 {
+			t.Errorf("summary synced %d, want 0", sum.Synced)
+		}
+		// The reservations outlive the failed run; once they expire, the
+		// retry finds the contacts instead of making new ones.
+		mu.Lock()
+		clock = clock.Add(3 * time.Minute)
+		mu.Unlock()
+		res, _ = p.Process(ctx, batch)
+		wantOutcomes(t, res, votes.Done)
+		if c := e.conn("ct"); c.VotesSynced != 3 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 3 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		}
+		if problems := e2e.Verify(e.sim.Sim, want); len(problems) > 0 {
+			t.Errorf("contacts: %v", problems)
+		}
+	})
+}
+
+// refuseAgain answers the second batch/edit with the first one's answer: a
+// Mautic that refuses an item again after it was sent without its e-mail.
+type refuseAgain struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	first []byte
+}
+
+func (f *refuseAgain) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/api/contacts/batch/edit" {
+		return f.base.RoundTrip(r)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first != nil {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(bytes.NewReader(f.first)), Request: r}, nil
+	}
+	resp, err := f.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if f.first, err = io.ReadAll(resp.Body); err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(f.first))
+	return resp, nil
+}
+
+// TestNoPersonalDataInErrors: Mautic's validation messages echo the value
+// refused ("email: joao@… is invalid."). The connection's last_error (which
+// EJ reads), the dead-letter reason and the logs name the participant and
+// the field, never the value.
+func TestNoPersonalDataInErrors(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("pii")
+	logs := e.captureLogs()
+	p, _ := e.processor(procOpts{})
+	res, _ := p.Process(ctx, messages(vote{id: "1", conv: "pii", pid: "p-77", phone: phone(1), email: "joao@example.org"}))
+	wantOutcomes(t, res, votes.Done)
+
+	hc := *e.hc
+	hc.Transport = &refuseAgain{base: e.hc.Transport}
+	p, _ = e.processor(procOpts{hc: &hc})
+	const secret = "joao.silva@ex_ample.org"
+	res, _ = p.Process(ctx, messages(vote{id: "2", conv: "pii", pid: "p-77", phone: phone(1), email: secret, name: "João"}))
+	if len(res) != 1 || res[0].Outcome != votes.Dead {
+		t.Fatalf("results = %+v, want the vote dead: Mautic refused it twice", res)
+	}
+	c := e.conn("pii")
+	if c.LastError == nil {
+		t.Fatal("no last_error")
+	}
+	v, err := e.api.Status(ctx, "pii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, _ := json.Marshal(v)
+	for what, text := range map[string]string{
+		"dead-letter reason": res[0].Reason,
+		"last_error":         c.LastError.Message,
+		"status API answer":  string(shown),
+		"logs":               logs.String(),
+	} {
+		for _, value := range []string{secret, "joao.silva", "ex_ample.org", "João"} {
+			if strings.Contains(text, value) {
+				t.Errorf("%s holds %q: %s", what, value, text)
+			}
+		}
+	}
+	t.Logf("reason %q; last_error %q", res[0].Reason, c.LastError.Message)
+	for what, text := range map[string]string{"dead-letter reason": res[0].Reason, "last_error": c.LastError.Message} {
+		if !strings.Contains(text, "email") || !strings.Contains(text, "p-77") {
+			t.Errorf("%s = %q, want it to name the field (email) and the participant (p-77)", what, text)
+		}
+	}
+}
+
+// TestMauticIDWhenTheTokenDies: the mautic_id check is the run's first
+// Mautic call; when the token is refused there, the votes are parked like
+// any others, and checked once reconnected.
+func TestMauticIDWhenTheTokenDies(t *testing.T) {
+	ctx := context.Background()
+	e := newLocalEnv(t)
+	e.connect("mt")
+	victim := e.seed("mt", mautic.ContactInput{Email: "vitoria@example.org", Phone: "+5561912345678"})
+	anonymous := e.seed("mt", mautic.ContactInput{Tags: []string{"visitor"}})
+	p, _ := e.processor(procOpts{})
+	// The processor holds a token it believes good.
+	res, _ := p.Process(ctx, messages(vote{id: "0", conv: "mt", pid: "first", phone: phone(9)}))
+	wantOutcomes(t, res, votes.Done)
+
+	e.sim.RevokeAll()
+	batch := messages(
+		vote{id: "1", conv: "mt", pid: "eve", phone: phone(2), email: "eve@example.org", mauticID: int64(victim)},
+		vote{id: "2", conv: "mt", pid: "anon", phone: phone(1), mauticID: int64(anonymous)},
+		vote{id: "3", conv: "mt", pid: "new", phone: phone(3)},
+	)
+	res, sum := p.Process(ctx, batch)
+	wantOutcomes(t, res, votes.Done)
+	if sum.Parked != 3 || e.conn("mt").Status != connection.StatusNeedsReauthorization {
+		t.Fatalf("parked %d status %s, want 3 needs_reauthorization", sum.Parked, e.conn("mt").Status)
+	}
+	e.connect("mt")
+	res, sum = p.Process(ctx, e.requeued.take())
+	wantOutcomes(t, res, votes.Done)
+	if sum.Synced != 3 || sum.MauticIDsIgnored != 1 {
+		t.Errorf("synced %d mautic_ids ignored %d, want 3 1", sum.Synced, sum.MauticIDsIgnored)
+	}
+	if c := e.contact(victim); c.Fields["email"] != "vitoria@example.org" || hasTags(c.Tags, "ej") {
+		t.Errorf("victim's contact changed: %+v", c)
+	}
+	if c := e.contact(anonymous); c.Fields["phone"] != e164(1) {
+		t.Errorf("anonymous contact not adopted: %+v", c)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -231,11 +232,31 @@ func parseContactInput(m map[string]any) contactInput {
 				continue // unknown aliases are ignored (part 2, exchange 51)
 			}
 			if s, ok := scalarString(v); ok {
+				if fieldDefs[f].typ == "email" {
+					s = stripNonASCII(s)
+				}
 				in.vals[f] = s
 			}
 		}
 	}
 	return in
+}
+
+// stripNonASCII drops every character outside ASCII, as Mautic does to an
+// e-mail before validating and storing it: "joão@example.com.br" becomes
+// "joo@example.com.br", "ü@example.org" becomes "@example.org" (refused).
+func stripNonASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Map(func(r rune) rune {
+				if r >= utf8.RuneSelf {
+					return -1
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
 }
 
 // --- validation ---
@@ -246,7 +267,11 @@ var (
 )
 
 // validEmail approximates PHP's FILTER_VALIDATE_EMAIL, which Mautic's email
-// validator uses: a dotted domain whose last label starts with a letter.
+// validator uses: a dotted domain whose last label starts with a letter, so
+// IP-literal domains ("a@192.168.0.1", "a@[10.0.0.1]") are refused, and
+// labels of letters, digits and inner hyphens, so an underscore in the
+// domain is refused too. Non-ASCII characters never get here: they were
+// stripped (stripNonASCII).
 func validEmail(s string) bool {
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok || strings.Contains(domain, "@") || len(local) == 0 || len(local) > 64 || len(s) > 320 {

@@ -463,6 +463,10 @@ func TestEmailValidation(t *testing.T) {
 		{".ana@example.org", false},
 		{"ana@-example.org", false},
 		{"ana maria@example.org", false},
+		{"ana@192.168.0.1", false},
+		{"ana@[192.168.0.1]", false},
+		{"ana@ex_ample.org", false},
+		{"ana_maria@example.org", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {
@@ -471,6 +475,65 @@ func TestEmailValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Mautic strips the non-ASCII characters of an e-mail before it validates
+// and stores it: "ü@example.org" is refused as "@example.org", and
+// "joão@example.com.br" is stored as "joo@example.com.br". IP-literal
+// domains and underscores in the domain are refused.
+func TestEmailAsMautic(t *testing.T) {
+	f := newFixture(t, Options{})
+	access, _ := f.tokens()
+	stored := func(id int) string {
+		t.Helper()
+		for _, c := range f.Contacts() {
+			if c.ID == id {
+				return c.Fields["email"]
+			}
+		}
+		t.Fatalf("no contact %d", id)
+		return ""
+	}
+	t.Run("single", func(t *testing.T) {
+		r := f.do("POST", "/api/contacts/new", jsonHeader(access), `{"email":"ü@example.org"}`)
+		checkStatus(t, r, http.StatusBadRequest)
+		if got, want := string(r.body), `{"errors":[{"code":400,"message":"email: @example.org is invalid.","details":{"email":["@example.org is invalid."]}}]}`; got != want {
+			t.Errorf("body: got %s, want %s", got, want)
+		}
+		r = f.do("POST", "/api/contacts/new", jsonHeader(access), `{"email":"joão@example.com.br"}`)
+		checkStatus(t, r, http.StatusCreated)
+		wantString(t, r.body, "joo@example.com.br", "contact", "fields", "all", "email")
+		if got := stored(1); got != "joo@example.com.br" {
+			t.Errorf("stored email = %q, want joo@example.com.br", got)
+		}
+		r = f.do("PATCH", "/api/contacts/1/edit", jsonHeader(access), `{"email":"ana@ex_ample.org"}`)
+		checkStatus(t, r, http.StatusBadRequest)
+		r = f.do("PATCH", "/api/contacts/1/edit", jsonHeader(access), `{"email":"zoë@example.org"}`)
+		checkStatus(t, r, http.StatusOK)
+		if got := stored(1); got != "zo@example.org" {
+			t.Errorf("stored email = %q, want zo@example.org", got)
+		}
+	})
+	t.Run("batch/new", func(t *testing.T) {
+		r := f.do("POST", "/api/contacts/batch/new", jsonHeader(access),
+			`[{"email":"a@192.168.0.1"},{"email":"ok@example.org","phone":"+5561999990001"},{"email":"a@ex_ample.org","phone":"+5561999990002"},{"email":"ü@example.org"},{"email":"a@[10.0.0.1]"}]`)
+		checkStatus(t, r, http.StatusCreated)
+		wantJSON(t, r.body, "[400,201,400,400,400]", "statusCodes")
+		wantKeys(t, r.body, []string{"1"}, "contacts")
+		wantJSON(t, r.body, `{"code":400,"details":{"email":["a@192.168.0.1 is invalid."]},"message":"email: a@192.168.0.1 is invalid.","type":null}`, "errors", "0")
+		wantJSON(t, r.body, `{"code":400,"details":{"email":["a@ex_ample.org is invalid."]},"message":"email: a@ex_ample.org is invalid.","type":null}`, "errors", "2")
+		wantJSON(t, r.body, `{"code":400,"details":{"email":["@example.org is invalid."]},"message":"email: @example.org is invalid.","type":null}`, "errors", "3")
+		wantJSON(t, r.body, `{"code":400,"details":{"email":["a@[10.0.0.1] is invalid."]},"message":"email: a@[10.0.0.1] is invalid.","type":null}`, "errors", "4")
+	})
+	t.Run("batch/edit", func(t *testing.T) {
+		r := f.do("PATCH", "/api/contacts/batch/edit", jsonHeader(access), `[{"id":1,"email":"b@ex_ample.org"},{"id":1,"email":"joão@example.com.br"}]`)
+		checkStatus(t, r, http.StatusOK)
+		wantJSON(t, r.body, "[400,200]", "statusCodes")
+		wantJSON(t, r.body, `{"code":400,"details":{"email":["b@ex_ample.org is invalid."]},"message":"email: b@ex_ample.org is invalid.","type":null}`, "errors", "0")
+		if got := stored(1); got != "joo@example.com.br" {
+			t.Errorf("stored email = %q, want joo@example.com.br", got)
+		}
+	})
 }
 
 func TestUniqueIdentifiers(t *testing.T) {
