@@ -197,7 +197,8 @@ func IsPermanent(err error) bool {
 //   - choice: "agree", "disagree" or "skip" (any case), or EJ's integers 1,
 //     -1 and 0, as numbers or strings.
 //   - voted_at: an RFC 3339 date-time with a time zone, in the years 2000 to
-//     2100.
+//     2100: YYYY-MM-DDTHH:MM:SS, optionally '.' and fractional digits (not
+//     ','), then Z or an offset from -23:59 to +23:59.
 //   - channel (optional): a string of at most 64 characters.
 //   - participant.phone (optional): a string, or a JSON number of digits.
 //     Kept raw (see phone.Normalize); one longer than 64 characters is
@@ -621,6 +622,8 @@ const (
 	reasonChoice      = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
 	reasonTime        = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
 	reasonTimeRange   = "must be in the years 2000 to 2100"
+	reasonOffset      = "must have a time zone offset from -23:59 to +23:59 (hours below 24, minutes below 60)"
+	reasonComma       = "must separate fractional seconds with '.', not ',' (RFC 3339)"
 	reasonString      = "must be a string"
 	reasonStringOrNum = "must be a string or a number"
 	reasonMauticID    = "must be a non-negative integer, as a number or a string"
@@ -746,7 +749,12 @@ func parseTime(f field) (time.Time, string) {
 	default:
 		return time.Time{}, reasonTime
 	}
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.s))
+	s := strings.TrimSpace(f.s)
+	if reason := checkDateTime(s); reason != "" {
+		return time.Time{}, reason
+	}
+	// time.Parse checks the calendar (February 30, hour 24, second 60).
+	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return time.Time{}, reasonTime
 	}
@@ -755,6 +763,50 @@ func parseTime(f field) (time.Time, string) {
 	}
 	return t, ""
 }
+
+// checkDateTime checks the shape of an RFC 3339 date-time with a time zone,
+// as docs/vote.schema.json's pattern does:
+// YYYY-MM-DDTHH:MM:SS, an optional '.' and digits, then Z or ±HH:MM with
+// HH below 24 and MM below 60. time.Parse alone is laxer: it takes ',' before
+// the fraction, and offsets such as +24:00 or +01:60, which Time.MarshalJSON
+// then cannot write back (or writes as another offset).
+func checkDateTime(s string) string {
+	const layout = "0000-00-00T00:00:00"
+	if len(s) < len(layout)+1 {
+		return reasonTime
+	}
+	for i := 0; i < len(layout); i++ {
+		if c := s[i]; layout[i] == '0' && (c < '0' || c > '9') || layout[i] != '0' && c != layout[i] {
+			return reasonTime
+		}
+	}
+	rest := s[len(layout):]
+	if rest[0] == '.' || rest[0] == ',' {
+		i := 1
+		for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
+			i++
+		}
+		if i == 1 {
+			return reasonTime
+		}
+		if rest[0] == ',' {
+			return reasonComma
+		}
+		rest = rest[i:]
+	}
+	switch {
+	case rest == "Z":
+		return ""
+	case len(rest) != 6 || rest[0] != '+' && rest[0] != '-' || rest[3] != ':' ||
+		!isDigit(rest[1]) || !isDigit(rest[2]) || !isDigit(rest[4]) || !isDigit(rest[5]):
+		return reasonTime
+	case rest[1:3] > "23" || rest[4] > '5':
+		return reasonOffset
+	}
+	return ""
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func parseChannel(f field) (string, string) {
 	switch f.kind {

@@ -333,6 +333,8 @@ func TestDecodeInvalidVote(t *testing.T) {
 		reasonID     = "must be a string or a whole number"
 		reasonChoice = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
 		reasonTime   = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
+		reasonOffset = "must have a time zone offset from -23:59 to +23:59 (hours below 24, minutes below 60)"
+		reasonComma  = "must separate fractional seconds with '.', not ',' (RFC 3339)"
 	)
 	tests := []struct {
 		name   string
@@ -395,6 +397,20 @@ func TestDecodeInvalidVote(t *testing.T) {
 		{"voted_at epoch number", set("voted_at", 1764158400), "voted_at", reasonTime},
 		{"voted_at 1999", set("voted_at", "1999-12-31T23:59:59Z"), "voted_at", "must be in the years 2000 to 2100"},
 		{"voted_at 2101", set("voted_at", "2101-01-01T00:00:00Z"), "voted_at", "must be in the years 2000 to 2100"},
+		// time.Parse accepts these offsets, but Time.MarshalJSON cannot
+		// write +24:00 back, and +01:60 comes back as +02:00.
+		{"voted_at offset +24:00", set("voted_at", "2026-11-26T12:00:00+24:00"), "voted_at", reasonOffset},
+		{"voted_at offset -24:00", set("voted_at", "2026-11-26T12:00:00-24:00"), "voted_at", reasonOffset},
+		{"voted_at offset +01:60", set("voted_at", "2026-11-26T12:00:00+01:60"), "voted_at", reasonOffset},
+		{"voted_at offset +23:60", set("voted_at", "2026-11-26T12:00:00+23:60"), "voted_at", reasonOffset},
+		{"voted_at offset +99:00", set("voted_at", "2026-11-26T12:00:00+99:00"), "voted_at", reasonOffset},
+		{"voted_at comma fraction", set("voted_at", "2026-11-26T12:00:00,5Z"), "voted_at", reasonComma},
+		{"voted_at comma fraction with offset", set("voted_at", "2026-11-26T09:00:00,123-03:00"), "voted_at", reasonComma},
+		{"voted_at offset without colon", set("voted_at", "2026-11-26T12:00:00+0100"), "voted_at", reasonTime},
+		{"voted_at lower-case t", set("voted_at", "2026-11-26t12:00:00Z"), "voted_at", reasonTime},
+		{"voted_at empty fraction", set("voted_at", "2026-11-26T12:00:00.Z"), "voted_at", reasonTime},
+		{"voted_at hour 24", set("voted_at", "2026-11-26T24:00:00Z"), "voted_at", reasonTime},
+		{"voted_at leap second", set("voted_at", "2026-12-31T23:59:60Z"), "voted_at", reasonTime},
 
 		{"channel number", set("channel", 42), "channel", "must be a string"},
 		{"channel too long", set("channel", strings.Repeat("x", 65)), "channel", "must be at most 64 characters"},
@@ -708,6 +724,43 @@ func TestVoteRoundTrip(t *testing.T) {
 	}
 	if _, offset := second[0].VotedAt.Zone(); offset != -3*3600 {
 		t.Errorf("VotedAt offset = %d, want -3h (the message's own)", offset)
+	}
+}
+
+// TestDecodeVotedAtOffsets checks every offset from -30:99 to +30:99: Decode
+// accepts exactly -23:59 to +23:59 (minutes below 60), and every vote it
+// accepts marshals back with the same offset.
+func TestDecodeVotedAtOffsets(t *testing.T) {
+	for _, sign := range []string{"+", "-"} {
+		for h := 0; h <= 30; h++ {
+			for _, m := range []int{0, 1, 30, 45, 59, 60, 61, 99} {
+				at := fmt.Sprintf("2026-11-26T12:00:00%s%02d:%02d", sign, h, m)
+				got, err := votes.Decode(body(t, func(mm, p map[string]any) { mm["voted_at"] = at }))
+				wantOK := h < 24 && m < 60
+				if (err == nil) != wantOK {
+					t.Errorf("voted_at %s: error %v, want accepted %v", at, err, wantOK)
+					continue
+				}
+				if err != nil {
+					continue
+				}
+				out, err := json.Marshal(got[0])
+				if err != nil {
+					t.Errorf("voted_at %s: Marshal: %v", at, err)
+					continue
+				}
+				again, err := votes.Decode(out)
+				if err != nil {
+					t.Errorf("voted_at %s: Decode(Marshal(vote)): %v", at, err)
+					continue
+				}
+				_, off1 := got[0].VotedAt.Zone()
+				_, off2 := again[0].VotedAt.Zone()
+				if want := (h*60 + m) * 60; (sign == "+" && off1 != want) || (sign == "-" && off1 != -want) || off2 != off1 {
+					t.Errorf("voted_at %s: offsets %d then %d, want %s%d s", at, off1, off2, sign, want)
+				}
+			}
+		}
 	}
 }
 
