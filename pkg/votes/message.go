@@ -209,8 +209,10 @@ func IsPermanent(err error) bool {
 //     refused: the contact can still be made from the phone.
 //   - participant.name (optional): trimmed; cut to 255 characters, or
 //     dropped when it holds control characters, with a warning.
-//   - participant.mautic_id (optional): a non-negative integer, as a number
-//     or a string; 0 or "" means none.
+//   - participant.mautic_id (optional): a positive integer up to
+//     MaxMauticID (2^53-1), as a JSON number or a string of its digits
+//     without sign or leading zeros; "" means none. Anything else (0, "007",
+//     "+5", -5, 1.5, "abc", true, a larger number) is dropped with a warning.
 //
 // Optional fields may be null. Unknown fields are ignored at every level, so
 // EJ can add fields without a new version. Keys match exactly ("Vote_ID" is
@@ -586,9 +588,6 @@ func (r *rawVote) vote(index int) (Vote, *DecodeError) {
 	if v.Participant.ID, reason = parseID(pf.ID); reason != "" {
 		return fail("participant.id", reason)
 	}
-	if v.Participant.MauticID, reason = parseMauticID(pf.MauticID); reason != "" {
-		return fail("participant.mautic_id", reason)
-	}
 	var warning string
 	if v.Participant.Phone, warning, reason = parsePhone(pf.Phone); reason != "" {
 		return fail("participant.phone", reason)
@@ -602,6 +601,8 @@ func (r *rawVote) vote(index int) (Vote, *DecodeError) {
 		return fail("participant.name", reason)
 	}
 	v.warn("participant.name", warning)
+	v.Participant.MauticID, warning = parseMauticID(pf.MauticID)
+	v.warn("participant.mautic_id", warning)
 	return v, nil
 }
 
@@ -626,7 +627,6 @@ const (
 	reasonComma       = "must separate fractional seconds with '.', not ',' (RFC 3339)"
 	reasonString      = "must be a string"
 	reasonStringOrNum = "must be a string or a number"
-	reasonMauticID    = "must be a non-negative integer, as a number or a string"
 )
 
 func checkVersion(f field) string {
@@ -819,7 +819,17 @@ func parseChannel(f field) (string, string) {
 	return "", reasonString
 }
 
+// MaxMauticID is the greatest participant.mautic_id Decode keeps: 2^53-1,
+// the greatest integer every JSON implementation reads exactly (RFC 7493).
+const MaxMauticID = 1<<53 - 1
+
+// parseMauticID returns participant.mautic_id, or a warning when it is not a
+// positive integer up to MaxMauticID: a JSON number of that value (in any
+// form, 5531 or 5.531e3, as JSON Schema reads it), or a string of its decimal
+// digits without sign or leading zeros. An invalid one is dropped, never
+// refusing the vote: the contact is then found by its email or phone.
 func parseMauticID(f field) (int64, string) {
+	const warning = "not a positive integer up to 9007199254740991 (2^53-1); ignored"
 	var digits string
 	switch f.kind {
 	case kindAbsent, kindNull:
@@ -827,20 +837,31 @@ func parseMauticID(f field) (int64, string) {
 	case kindNumber:
 		d, neg, class := wholeNumber(f.s)
 		if class != numWhole || neg {
-			return 0, reasonMauticID
+			return 0, warning
 		}
 		digits = d
 	case kindString:
 		digits = strings.TrimSpace(f.s)
 		if digits == "" {
-			return 0, ""
+			return 0, "" // "" means none, as for the other fields
 		}
 	default:
-		return 0, reasonMauticID
+		return 0, warning
 	}
-	id, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || id < 0 {
-		return 0, reasonMauticID
+	// Canonical digits only: ParseInt alone would take "+5" and "007".
+	if len(digits) > 16 || digits[0] < '1' || digits[0] > '9' {
+		return 0, warning
+	}
+	var id int64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, warning
+		}
+		id = id*10 + int64(c-'0')
+	}
+	if id > MaxMauticID {
+		return 0, warning
 	}
 	return id, ""
 }

@@ -181,14 +181,12 @@ func TestDecodeValid(t *testing.T) {
 			[]votes.Vote{vote(nil)},
 		},
 		{
-			"mautic_id zero or empty means none",
+			"mautic_id empty means none",
 			mustJSON(t, []any{
-				message(func(m, p map[string]any) { p["mautic_id"] = 0 }),
 				message(func(m, p map[string]any) { p["mautic_id"] = "" }),
-				message(func(m, p map[string]any) { p["mautic_id"] = "0" }),
+				message(func(m, p map[string]any) { p["mautic_id"] = " " }),
 			}),
 			[]votes.Vote{
-				vote(func(v *votes.Vote) { v.Participant.MauticID = 0 }),
 				vote(func(v *votes.Vote) { v.Participant.MauticID = 0 }),
 				vote(func(v *votes.Vote) { v.Participant.MauticID = 0 }),
 			},
@@ -421,12 +419,6 @@ func TestDecodeInvalidVote(t *testing.T) {
 		{"phone object", setP("phone", map[string]any{}), "participant.phone", "must be a string or a number"},
 		{"email number", setP("email", 42), "participant.email", "must be a string"},
 		{"name array", setP("name", []string{"Ana"}), "participant.name", "must be a string"},
-		{"mautic_id negative", setP("mautic_id", -5), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
-		{"mautic_id negative string", setP("mautic_id", "-5"), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
-		{"mautic_id text", setP("mautic_id", "abc"), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
-		{"mautic_id fraction", setP("mautic_id", 1.5), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
-		{"mautic_id over int64", setP("mautic_id", json.Number("9223372036854775808")), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
-		{"mautic_id bool", setP("mautic_id", false), "participant.mautic_id", "must be a non-negative integer, as a number or a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -640,6 +632,72 @@ func TestDecodeWarnings(t *testing.T) {
 	}
 }
 
+// TestDecodeMauticID checks participant.mautic_id: a positive integer of at
+// most 2^53-1 without sign or leading zeros, as a JSON number or a string, is
+// kept; anything else is dropped with a warning, never refusing the vote.
+func TestDecodeMauticID(t *testing.T) {
+	const warning = "participant.mautic_id: not a positive integer up to 9007199254740991 (2^53-1); ignored"
+	tests := []struct {
+		mauticID any
+		want     int64 // 0: dropped with the warning
+	}{
+		{5531, 5531},
+		{"5531", 5531},
+		{" 5531\t", 5531}, // surrounding white space is trimmed, as everywhere
+		{1, 1},
+		{"1", 1},
+		{json.Number("5.531e3"), 5531}, // any JSON form of a whole number, as JSON Schema reads it
+		{json.Number("9007199254740991"), 1<<53 - 1},
+		{"9007199254740991", 1<<53 - 1},
+
+		{0, 0},
+		{"0", 0},
+		{json.Number("-0"), 0},
+		{"-0", 0},
+		{-5, 0},
+		{"-5", 0},
+		{"+5", 0},
+		{"007", 0},
+		{"0x1F", 0},
+		{"5 531", 0},
+		{"5531.0", 0},
+		{"5e3", 0},
+		{"abc", 0},
+		{"٥٥٣١", 0}, // Arabic-Indic digits
+		{1.5, 0},
+		{json.Number("1e-400"), 0},
+		{json.Number("9007199254740992"), 0},
+		{"9007199254740992", 0},
+		{json.Number("9223372036854775807"), 0},
+		{json.Number("9223372036854775808"), 0},
+		{"99999999999999999999999999", 0},
+		{json.Number("1e309"), 0},
+		{true, 0},
+		{false, 0},
+		{map[string]any{"id": 5531}, 0},
+		{[]any{5531}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%T %v", tt.mauticID, tt.mauticID), func(t *testing.T) {
+			got, err := votes.Decode(body(t, func(m, p map[string]any) { p["mautic_id"] = tt.mauticID }))
+			if err != nil {
+				t.Fatalf("Decode error: %v (an invalid mautic_id must not refuse the vote)", err)
+			}
+			v := got[0]
+			var wantWarnings []string
+			if tt.want == 0 {
+				wantWarnings = []string{warning}
+			}
+			want := exampleVote()
+			want.Participant.MauticID = tt.want
+			want.Warnings = wantWarnings
+			if !sameVote(v, want) {
+				t.Errorf("got  %+v\nwant %+v", v, want)
+			}
+		})
+	}
+}
+
 func TestDecodeErrorAndIsPermanent(t *testing.T) {
 	vote := &votes.DecodeError{Index: 2, Field: "participant.id", Reason: "is required"}
 	body := &votes.DecodeError{Index: -1, Reason: "body is empty"}
@@ -846,8 +904,6 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 		"conversation_id-slash.json":   "vote 0: conversation_id: must be 1-64 letters",
 		"email-number.json":            "vote 0: participant.email: must be a string",
 		"empty-array.json":             "vote message: body is an empty array",
-		"mautic_id-negative.json":      "vote 0: participant.mautic_id: ",
-		"mautic_id-text.json":          "vote 0: participant.mautic_id: ",
 		"missing-choice.json":          "vote 0: choice: is required",
 		"missing-comment_id.json":      "vote 0: comment_id: is required",
 		"missing-conversation_id.json": "vote 0: conversation_id: is required",
@@ -906,6 +962,67 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 	})
 }
 
+// wantDropped names, for each file of testdata/dropped, the participant
+// fields Decode drops with a warning.
+var wantDropped = map[string][]string{
+	"mautic_id-negative.json": {"mautic_id"},
+	"mautic_id-text.json":     {"mautic_id"},
+}
+
+// TestSchemaAgreesOnDropped checks testdata/dropped: bodies the schema
+// refuses only for participant contact fields, which Decode drops with a
+// warning each and keeps the vote. Without those fields, both accept them.
+func TestSchemaAgreesOnDropped(t *testing.T) {
+	sch := compileSchema(t)
+	names, err := filepath.Glob(filepath.Join("testdata", "dropped", "*.json"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no testdata/dropped/*.json: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		base := filepath.Base(name)
+		seen[base] = true
+		t.Run(base, func(t *testing.T) {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fields, ok := wantDropped[base]
+			if !ok {
+				t.Fatalf("no expected dropped fields for %s in wantDropped", base)
+			}
+			if err := validate(sch, b); err == nil {
+				t.Errorf("schema accepts %s, want it refused", b)
+			}
+			got, err := votes.Decode(b)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("Decode = %d votes, %v; want the vote", len(got), err)
+			}
+			var warned []string
+			for _, w := range got[0].Warnings {
+				field, _, _ := strings.Cut(w, ": ")
+				warned = append(warned, strings.TrimPrefix(field, "participant."))
+			}
+			if !reflect.DeepEqual(warned, fields) {
+				t.Errorf("warnings %q, want one for each of %q", got[0].Warnings, fields)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fields {
+				delete(m["participant"].(map[string]any), f)
+			}
+			checkAccepted(t, sch, mustJSON(t, m))
+		})
+	}
+	for base := range wantDropped {
+		if !seen[base] {
+			t.Errorf("wantDropped names %s, which is not in testdata/dropped", base)
+		}
+	}
+}
+
 func checkAccepted(t *testing.T, sch *jsonschema.Schema, b []byte) {
 	t.Helper()
 	if err := validate(sch, b); err != nil {
@@ -930,7 +1047,7 @@ var conversationIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // the schema accepts.
 func FuzzDecode(f *testing.F) {
 	sch := compileSchema(f)
-	for _, dir := range []string{"valid", "invalid"} {
+	for _, dir := range []string{"valid", "invalid", "dropped"} {
 		names, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 		for _, name := range names {
 			b, err := os.ReadFile(name)
