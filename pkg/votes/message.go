@@ -24,12 +24,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // MessageVersion is the version of the vote message this package reads.
@@ -203,10 +204,11 @@ func IsPermanent(err error) bool {
 //   - participant.phone (optional): a string, or a JSON number of digits.
 //     Kept raw (see phone.Normalize); one longer than 64 characters is
 //     dropped with a warning.
-//   - participant.email (optional): a plain address, its domain lower-cased.
-//     An invalid one (net/mail cannot parse it, or it has a display name or
-//     angle brackets, or its domain has no dot) is dropped with a warning, not
-//     refused: the contact can still be made from the phone.
+//   - participant.email (optional): a plain ASCII address that Mautic stores
+//     as is (see normalizeEmail for the rule), its domain lower-cased, or
+//     converted to punycode when it is not ASCII. Any other address is
+//     dropped with a warning, not refused: the contact can still be made
+//     from the phone.
 //   - participant.name (optional): trimmed; cut to 255 characters, or
 //     dropped when it holds control characters, with a warning.
 //   - participant.mautic_id (optional): a positive integer up to
@@ -897,34 +899,153 @@ func parseEmail(f field) (email, warning, reason string) {
 		if s == "" {
 			return "", "", ""
 		}
-		if e, ok := normalizeEmail(s); ok {
-			return e, "", ""
-		}
-		return "", "not a plain email address; ignored", ""
+		email, warning = normalizeEmail(s)
+		return email, warning, ""
 	}
 	return "", "", reasonString
 }
 
-// normalizeEmail accepts a bare address (no display name, no angle
-// brackets) whose domain has a dot, and lower-cases the domain. The local
-// part is kept as is: it may be case-sensitive.
-func normalizeEmail(s string) (string, bool) {
-	if len(s) > maxEmailLen {
-		return "", false
+// Why an email is dropped. None holds the address.
+const (
+	warnEmailPlain    = "not a plain ASCII address like ana@example.org; ignored"
+	warnEmailNonASCII = "has non-ASCII characters before the @, which Mautic would strip; ignored"
+	warnEmailIDNA     = "its domain has no ASCII (IDNA) form; ignored"
+	warnEmailIP       = "its domain is an IP address, which Mautic refuses; ignored"
+)
+
+// emailDomains converts a Unicode domain to ASCII (punycode) as browsers do
+// (UTS #46, non-transitional), checking label and name lengths.
+var emailDomains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true), idna.Transitional(false))
+
+// normalizeEmail returns s as Mautic will store it, or a warning when Mautic
+// would change or refuse it. It keeps a plain ASCII address, the rule
+// docs/vote.schema.json's pattern states:
+//
+//   - a dot-atom local part of 1 to 64 bytes: letters, digits and
+//     ! # $ ' + = ? _ ` { | } ~ -, in runs separated by single dots. Not
+//     % & * ^, which Mautic's validator refuses, nor /, which its sanitizer
+//     strips; nor anything non-ASCII, which it strips too (joão@… would be
+//     stored as joo@…, another person's address, and email is the key);
+//   - '@' and a host name of at least two labels of 1 to 63 letters, digits
+//     and inner hyphens, the last one starting with a letter (so no IP
+//     address, no underscore, no trailing dot);
+//   - at most 254 bytes in all.
+//
+// The domain is lower-cased; a domain that is not ASCII is converted to
+// punycode first (ana@münchen.de becomes ana@xn--mnchen-3ya.de). The local
+// part keeps its case: it may be case-sensitive.
+func normalizeEmail(s string) (email, warning string) {
+	at := strings.IndexByte(s, '@')
+	if at < 0 {
+		return "", warnEmailPlain
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return "", false
+	local, domain := s[:at], s[at+1:]
+	if !isASCII(local) {
+		return "", warnEmailNonASCII
 	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 {
-		return "", false
+	if !validLocalPart(local) {
+		return "", warnEmailPlain
 	}
-	domain := s[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "", false
+	if !isASCII(domain) {
+		d, err := emailDomains.ToASCII(domain)
+		if err != nil {
+			return "", warnEmailIDNA
+		}
+		domain = d
 	}
-	return s[:at+1] + strings.ToLower(domain), true
+	if isIPDomain(domain) {
+		return "", warnEmailIP
+	}
+	if domain = strings.ToLower(domain); !validHostName(domain) {
+		return "", warnEmailPlain
+	}
+	if len(local)+1+len(domain) > maxEmailLen {
+		return "", warnEmailPlain
+	}
+	if len(local)+1+len(domain) == len(s) && s[at+1:] == domain {
+		return s, ""
+	}
+	return local + "@" + domain, ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// atext marks the characters of a dot-atom's runs that Mautic keeps and
+// accepts: RFC 5322's atext without % & * ^ (refused) and / (stripped).
+var atext = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$'+=?_`{|}~-" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validLocalPart(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '.' {
+			if s[i-1] == '.' {
+				return false
+			}
+		} else if !atext[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validHostName reports whether d (lower case) is at least two labels of 1
+// to 63 letters, digits and inner hyphens, the last starting with a letter.
+func validHostName(d string) bool {
+	labels := 0
+	for {
+		dot := strings.IndexByte(d, '.')
+		label := d
+		if dot >= 0 {
+			label = d[:dot]
+		}
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+		labels++
+		if dot < 0 {
+			return labels >= 2 && 'a' <= label[0] && label[0] <= 'z'
+		}
+		d = d[dot+1:]
+	}
+}
+
+// isIPDomain reports whether d is an address literal ([1.2.3.4],
+// [IPv6:…]) or only digits and dots, like 192.168.0.1.
+func isIPDomain(d string) bool {
+	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
+		return true
+	}
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return strings.IndexByte(d, '.') > 0
 }
 
 func parseName(f field) (name, warning, reason string) {

@@ -574,7 +574,7 @@ func TestDecodeArrayPartial(t *testing.T) {
 // TestDecodeWarnings checks that bad contact details are dropped with a
 // warning, never refusing the vote.
 func TestDecodeWarnings(t *testing.T) {
-	const emailWarning = "participant.email: not a plain email address; ignored"
+	const emailWarning = "participant.email: not a plain ASCII address like ana@example.org; ignored"
 	long := strings.Repeat("ã", 254) + " b" // 256 runes
 	tests := []struct {
 		name         string
@@ -627,6 +627,127 @@ func TestDecodeWarnings(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got[0].Warnings, tt.wantWarnings) {
 				t.Errorf("warnings\n got %q\nwant %q", got[0].Warnings, tt.wantWarnings)
+			}
+		})
+	}
+}
+
+// TestDecodeEmail checks the one rule for participant.email, which the
+// schema's pattern states too: Decode keeps a plain ASCII address that
+// Mautic stores as is (a dot-atom local part of at most 64 bytes without
+// Mautic's refused or stripped characters, '@', a host name of LDH labels
+// with a dot whose last label starts with a letter, at most 254 bytes), with
+// its domain lower-cased, or a Unicode domain in punycode. It drops anything
+// else with a warning, never refusing the vote.
+func TestDecodeEmail(t *testing.T) {
+	const (
+		plain    = "participant.email: not a plain ASCII address like ana@example.org; ignored"
+		nonASCII = "participant.email: has non-ASCII characters before the @, which Mautic would strip; ignored"
+		idnaFail = "participant.email: its domain has no ASCII (IDNA) form; ignored"
+		ipDomain = "participant.email: its domain is an IP address, which Mautic refuses; ignored"
+	)
+	label63 := strings.Repeat("d", 63)
+	tests := []struct {
+		email   string
+		want    string // the kept address, or "" when dropped
+		warning string // the warning when dropped
+	}{
+		{"ana@example.org", "ana@example.org", ""},
+		{"Ana.Silva+EJ@Example.ORG", "Ana.Silva+EJ@example.org", ""},
+		{" ana@example.org\t", "ana@example.org", ""},
+		{"a!#$'+=?_`{|}~-z@example.org", "a!#$'+=?_`{|}~-z@example.org", ""},
+		{"a.b.c@sub-1.example.org", "a.b.c@sub-1.example.org", ""},
+		{"1@1.x", "1@1.x", ""},
+		{"ana@xn--mnchen-3ya.de", "ana@xn--mnchen-3ya.de", ""},
+		{strings.Repeat("a", 64) + "@example.org", strings.Repeat("a", 64) + "@example.org", ""},
+		{"a@" + label63 + ".org", "a@" + label63 + ".org", ""},
+		// 254 bytes: "a@", 3 labels of 63 and their dots, 60 letters.
+		{"a@" + label63 + "." + label63 + "." + label63 + "." + strings.Repeat("e", 60),
+			"a@" + label63 + "." + label63 + "." + label63 + "." + strings.Repeat("e", 60), ""},
+
+		// A Unicode domain is kept in punycode (what Mautic can store).
+		{"ana@münchen.de", "ana@xn--mnchen-3ya.de", ""},
+		{"ana@MÜNCHEN.DE", "ana@xn--mnchen-3ya.de", ""},
+		{"ana@bücher.example", "ana@xn--bcher-kva.example", ""},
+		{"ana@ｅｘａｍｐｌｅ.org", "ana@example.org", ""},
+		{"ana@ü.org.", "", plain},
+		{"ana@exä mple.org", "", idnaFail},
+		{"ana@ü_x.org", "", idnaFail},
+		{"ana@ü.-x.org", "", idnaFail},
+		{"ana@ü." + strings.Repeat("e", 64), "", idnaFail},
+
+		// Mautic strips non-ASCII characters: joão@… would be stored as
+		// joo@…, another person's address.
+		{"joão@example.com.br", "", nonASCII},
+		{"ü@example.org", "", nonASCII},
+		{"ｊｏａｏ@example.org", "", nonASCII},
+		{"joão@açaí.com.br", "", nonASCII},
+
+		// Mautic refuses IP literals and underscores in the domain.
+		{"a@192.168.0.1", "", ipDomain},
+		{"a@[1.2.3.4]", "", ipDomain},
+		{"a@[IPv6:::1]", "", ipDomain},
+		{"a@ex_ample.org", "", plain},
+		// Mautic refuses ^ & * % and strips /.
+		{"a%b@example.org", "", plain},
+		{"a&b@example.org", "", plain},
+		{"a*b@example.org", "", plain},
+		{"a^b@example.org", "", plain},
+		{"a/b@example.org", "", plain},
+
+		// Not a plain addr-spec.
+		{"a b@x.org", "", plain},
+		{"Ana <a@x.org>", "", plain},
+		{"<a@x.org>", "", plain},
+		{`"a"@x.org`, "", plain},
+		{`"a b"@x.org`, "", plain},
+		{"a..b@x.org", "", plain},
+		{".a@x.org", "", plain},
+		{"a.@x.org", "", plain},
+		{"a@x.org (Ana)", "", plain},
+		{"a@x.org, b@y.org", "", plain},
+		{"a@b@x.org", "", plain},
+		{"@x.org", "", plain},
+		{"a@", "", plain},
+		{"a", "", plain},
+		{"a\n@x.org", "", plain},
+		{"a@x", "", plain},
+		{"a@x.", "", plain},
+		{"a@.x.org", "", plain},
+		{"a@x..org", "", plain},
+		{"a@-x.org", "", plain},
+		{"a@x-.org", "", plain},
+		{"a@x.1org", "", plain},
+		{"a@x.o-", "", plain},
+		{strings.Repeat("a", 65) + "@example.org", "", plain},
+		{"a@" + strings.Repeat("d", 64) + ".org", "", plain},
+		{"a@" + label63 + "." + label63 + "." + label63 + "." + strings.Repeat("e", 61), "", plain},
+	}
+	sch := compileSchema(t)
+	for _, tt := range tests {
+		t.Run(tt.email, func(t *testing.T) {
+			b := body(t, func(m, p map[string]any) { p["email"] = tt.email })
+			got, err := votes.Decode(b)
+			if err != nil {
+				t.Fatalf("Decode error: %v (an invalid email must not refuse the vote)", err)
+			}
+			want := exampleVote()
+			want.Participant.Email = tt.want
+			if tt.want == "" {
+				want.Warnings = []string{tt.warning}
+			}
+			if !sameVote(got[0], want) {
+				t.Errorf("got  %+v\nwant %+v", got[0], want)
+			}
+			// The schema accepts the address exactly when Decode keeps it
+			// unconverted (white space aside), and accepts what Decode keeps.
+			trimmed := strings.TrimSpace(tt.email)
+			keptAsIs := tt.want != "" && strings.EqualFold(tt.want, trimmed)
+			if err := validate(sch, body(t, func(m, p map[string]any) { p["email"] = trimmed })); (err == nil) != keptAsIs {
+				t.Errorf("schema on %q: %v; want accepted %v", trimmed, err, keptAsIs)
+			}
+			if err := validate(sch, mustJSON(t, got[0])); err != nil {
+				t.Errorf("schema refuses the decoded vote: %v", err)
 			}
 		})
 	}
