@@ -201,20 +201,24 @@ func IsPermanent(err error) bool {
 //     2100: YYYY-MM-DDTHH:MM:SS, optionally '.' and fractional digits (not
 //     ','), then Z or an offset from -23:59 to +23:59.
 //   - channel (optional): a string of at most 64 characters.
-//   - participant.phone (optional): a string, or a JSON number of digits.
-//     Kept raw (see phone.Normalize); one longer than 64 characters is
-//     dropped with a warning.
+//   - participant.phone (optional): a string of at most 64 characters
+//     without control characters, kept raw (see phone.Normalize), or a
+//     whole JSON number from 0 to 999999999999999 (15 digits), kept as its
+//     digits.
 //   - participant.email (optional): a plain ASCII address that Mautic stores
 //     as is (see normalizeEmail for the rule), its domain lower-cased, or
-//     converted to punycode when it is not ASCII. Any other address is
-//     dropped with a warning, not refused: the contact can still be made
-//     from the phone.
-//   - participant.name (optional): trimmed; cut to 255 characters, or
-//     dropped when it holds control characters, with a warning.
+//     converted to punycode when it is not ASCII.
+//   - participant.name (optional): a string, trimmed, without control
+//     characters, cut to 255 characters (with a warning).
 //   - participant.mautic_id (optional): a positive integer up to
 //     MaxMauticID (2^53-1), as a JSON number or a string of its digits
 //     without sign or leading zeros; "" means none. Anything else (0, "007",
-//     "+5", -5, 1.5, "abc", true, a larger number) is dropped with a warning.
+//     "+5", -5, 1.5, "abc", true, a larger number) is dropped.
+//
+// The participant's contact fields (phone, email, name, mautic_id) never
+// refuse a vote: a value the schema refuses, of any JSON type, is dropped
+// (a long name cut) with a warning in Vote.Warnings, and the contact is made
+// from what remains. An empty string means none, like null.
 //
 // Optional fields may be null. Unknown fields are ignored at every level, so
 // EJ can add fields without a new version. Keys match exactly ("Vote_ID" is
@@ -590,18 +594,14 @@ func (r *rawVote) vote(index int) (Vote, *DecodeError) {
 	if v.Participant.ID, reason = parseID(pf.ID); reason != "" {
 		return fail("participant.id", reason)
 	}
+	// A bad contact detail never refuses the vote: it is dropped (a name
+	// cut) with a warning, and the contact is made from what remains.
 	var warning string
-	if v.Participant.Phone, warning, reason = parsePhone(pf.Phone); reason != "" {
-		return fail("participant.phone", reason)
-	}
+	v.Participant.Phone, warning = parsePhone(pf.Phone)
 	v.warn("participant.phone", warning)
-	if v.Participant.Email, warning, reason = parseEmail(pf.Email); reason != "" {
-		return fail("participant.email", reason)
-	}
+	v.Participant.Email, warning = parseEmail(pf.Email)
 	v.warn("participant.email", warning)
-	if v.Participant.Name, warning, reason = parseName(pf.Name); reason != "" {
-		return fail("participant.name", reason)
-	}
+	v.Participant.Name, warning = parseName(pf.Name)
 	v.warn("participant.name", warning)
 	v.Participant.MauticID, warning = parseMauticID(pf.MauticID)
 	v.warn("participant.mautic_id", warning)
@@ -615,20 +615,19 @@ func (v *Vote) warn(field, warning string) {
 }
 
 const (
-	reasonRequired    = "is required"
-	reasonInteger     = "must be an integer"
-	reasonID          = "must be a string or a whole number"
-	reasonEmpty       = "must not be empty"
-	reasonControl     = "must not contain control characters"
-	reasonTooLongID   = "must be at most 64 characters"
-	reasonNegative    = "must not be negative"
-	reasonChoice      = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
-	reasonTime        = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
-	reasonTimeRange   = "must be in the years 2000 to 2100"
-	reasonOffset      = "must have a time zone offset from -23:59 to +23:59 (hours below 24, minutes below 60)"
-	reasonComma       = "must separate fractional seconds with '.', not ',' (RFC 3339)"
-	reasonString      = "must be a string"
-	reasonStringOrNum = "must be a string or a number"
+	reasonRequired  = "is required"
+	reasonInteger   = "must be an integer"
+	reasonID        = "must be a string or a whole number"
+	reasonEmpty     = "must not be empty"
+	reasonControl   = "must not contain control characters"
+	reasonTooLongID = "must be at most 64 characters"
+	reasonNegative  = "must not be negative"
+	reasonChoice    = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
+	reasonTime      = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
+	reasonTimeRange = "must be in the years 2000 to 2100"
+	reasonOffset    = "must have a time zone offset from -23:59 to +23:59 (hours below 24, minutes below 60)"
+	reasonComma     = "must separate fractional seconds with '.', not ',' (RFC 3339)"
+	reasonString    = "must be a string"
 )
 
 func checkVersion(f field) string {
@@ -868,41 +867,63 @@ func parseMauticID(f field) (int64, string) {
 	return id, ""
 }
 
-// parsePhone returns the raw phone, a warning when it was dropped, or a
-// reason when its type is wrong.
-func parsePhone(f field) (phone, warning, reason string) {
+// Warnings for contact details. None holds the dropped value.
+const (
+	warnNotString     = "not a string; ignored"
+	warnControl       = "contains control characters; ignored"
+	warnPhoneType     = "not a string or a number; ignored"
+	warnPhoneNumber   = "a number must be whole, from 0 to 999999999999999 (15 digits); ignored"
+	warnPhoneTooLong  = "longer than 64 characters; ignored"
+	warnNameCut       = "longer than 255 characters; cut"
+	maxPhoneNumberLen = 15 // digits of a phone sent as a JSON number (E.164's maximum)
+)
+
+// parsePhone returns the raw phone, or a warning when it is dropped: a
+// string of at most 64 characters without control characters, or a whole
+// JSON number from 0 to 15 digits (read by its value, as JSON Schema reads
+// it: 6.1999998888e10 is 61999998888). A negative number, a fraction or a
+// larger number is not a phone.
+func parsePhone(f field) (phone, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
-		return "", "", ""
+		return "", ""
 	case kindNumber:
 		digits, neg, class := wholeNumber(f.s)
-		if class != numWhole || neg {
-			return "", "not a phone number; ignored", ""
+		if class != numWhole || neg || len(digits) > maxPhoneNumberLen {
+			return "", warnPhoneNumber
 		}
-		return digits, "", ""
+		return digits, ""
 	case kindString:
 		s := strings.TrimSpace(f.s)
-		if utf8.RuneCountInString(s) > maxPhoneLen {
-			return "", "longer than 64 characters; ignored", ""
+		n := 0
+		for _, r := range s {
+			if unicode.IsControl(r) {
+				return "", warnControl
+			}
+			n++
 		}
-		return s, "", ""
+		if n > maxPhoneLen {
+			return "", warnPhoneTooLong
+		}
+		return s, ""
 	}
-	return "", "", reasonStringOrNum
+	return "", warnPhoneType
 }
 
-func parseEmail(f field) (email, warning, reason string) {
+// parseEmail returns the address as normalizeEmail keeps it, or a warning
+// when it is dropped.
+func parseEmail(f field) (email, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
-		return "", "", ""
+		return "", ""
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		if s == "" {
-			return "", "", ""
+			return "", ""
 		}
-		email, warning = normalizeEmail(s)
-		return email, warning, ""
+		return normalizeEmail(s)
 	}
-	return "", "", reasonString
+	return "", warnNotString
 }
 
 // Why an email is dropped. None holds the address.
@@ -1048,27 +1069,29 @@ func isIPDomain(d string) bool {
 	return strings.IndexByte(d, '.') > 0
 }
 
-func parseName(f field) (name, warning, reason string) {
+// parseName returns the trimmed name, cut to 255 characters with a
+// warning, or a warning when it is dropped for holding control characters.
+func parseName(f field) (name, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
-		return "", "", ""
+		return "", ""
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		n := 0
 		for i, r := range s {
 			if unicode.IsControl(r) {
-				return "", "contains control characters; ignored", ""
+				return "", warnControl
 			}
 			if n == maxNameLen {
 				// Cut, and trim again so that decoding the result anew
 				// gives the same name.
-				return strings.TrimRightFunc(s[:i], unicode.IsSpace), "longer than 255 characters; cut", ""
+				return strings.TrimRightFunc(s[:i], unicode.IsSpace), warnNameCut
 			}
 			n++
 		}
-		return s, "", ""
+		return s, ""
 	}
-	return "", "", reasonString
+	return "", warnNotString
 }
 
 // numberClass says whether a JSON number is a whole number Decode can use.

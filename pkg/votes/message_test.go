@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +27,7 @@ import (
 
 const schemaPath = "../../docs/vote.schema.json"
 
-// message returns the DESIGN.md example message as a map, after edit (which
+// message returns the example message of docs/ej-integration.md as a map, after edit (which
 // may be nil) changes it; p is the participant object.
 func message(edit func(m, p map[string]any)) map[string]any {
 	p := map[string]any{"id": "1001", "phone": "61999998888", "email": "ana@example.org", "name": "Ana", "mautic_id": 5531}
@@ -194,6 +197,12 @@ func TestDecodeValid(t *testing.T) {
 		{
 			"phone as a JSON number",
 			body(t, func(m, p map[string]any) { p["phone"] = 61999998888 }),
+			[]votes.Vote{vote(nil)},
+		},
+		{
+			// JSON Schema reads a number by its value, and so does Decode.
+			"phone as a whole number in another form",
+			body(t, func(m, p map[string]any) { p["phone"] = json.Number("6.1999998888e10") }),
 			[]votes.Vote{vote(nil)},
 		},
 		{
@@ -415,10 +424,6 @@ func TestDecodeInvalidVote(t *testing.T) {
 		{"channel control character", set("channel", "tele\ngram"), "channel", "must not contain control characters"},
 		{"participant string", set("participant", "1001"), "participant", "must be an object"},
 		{"participant array", set("participant", []any{map[string]any{"id": "1"}}), "participant", "must be an object"},
-		{"phone bool", setP("phone", true), "participant.phone", "must be a string or a number"},
-		{"phone object", setP("phone", map[string]any{}), "participant.phone", "must be a string or a number"},
-		{"email number", setP("email", 42), "participant.email", "must be a string"},
-		{"name array", setP("name", []string{"Ana"}), "participant.name", "must be a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -574,7 +579,10 @@ func TestDecodeArrayPartial(t *testing.T) {
 // TestDecodeWarnings checks that bad contact details are dropped with a
 // warning, never refusing the vote.
 func TestDecodeWarnings(t *testing.T) {
-	const emailWarning = "participant.email: not a plain ASCII address like ana@example.org; ignored"
+	const (
+		emailWarning       = "participant.email: not a plain ASCII address like ana@example.org; ignored"
+		phoneNumberWarning = "participant.phone: a number must be whole, from 0 to 999999999999999 (15 digits); ignored"
+	)
 	long := strings.Repeat("ã", 254) + " b" // 256 runes
 	tests := []struct {
 		name         string
@@ -594,9 +602,35 @@ func TestDecodeWarnings(t *testing.T) {
 		{"phone over 64 characters", map[string]any{"phone": strings.Repeat("9", 65)},
 			votes.Participant{}, []string{"participant.phone: longer than 64 characters; ignored"}},
 		{"phone number with a fraction", map[string]any{"phone": 619999.5},
-			votes.Participant{}, []string{"participant.phone: not a phone number; ignored"}},
+			votes.Participant{}, []string{phoneNumberWarning}},
 		{"phone negative number", map[string]any{"phone": -61999998888},
-			votes.Participant{}, []string{"participant.phone: not a phone number; ignored"}},
+			votes.Participant{}, []string{phoneNumberWarning}},
+		{"phone of 15 digits as a number", map[string]any{"phone": 999999999999999},
+			votes.Participant{Phone: "999999999999999"}, nil},
+		{"phone number over 15 digits", map[string]any{"phone": 1000000000000000},
+			votes.Participant{}, []string{phoneNumberWarning}},
+		{"phone number 1e309", map[string]any{"phone": json.Number("1e309")},
+			votes.Participant{}, []string{phoneNumberWarning}},
+		{"phone number -1", map[string]any{"phone": -1},
+			votes.Participant{}, []string{phoneNumberWarning}},
+		{"phone number 1.5", map[string]any{"phone": 1.5},
+			votes.Participant{}, []string{phoneNumberWarning}},
+		{"phone with a control character", map[string]any{"phone": "61 99999\n8888"},
+			votes.Participant{}, []string{"participant.phone: contains control characters; ignored"}},
+		{"phone bool", map[string]any{"phone": true},
+			votes.Participant{}, []string{"participant.phone: not a string or a number; ignored"}},
+		{"phone object", map[string]any{"phone": map[string]any{"number": "61999998888"}},
+			votes.Participant{}, []string{"participant.phone: not a string or a number; ignored"}},
+		{"email number", map[string]any{"email": 42},
+			votes.Participant{}, []string{"participant.email: not a string; ignored"}},
+		{"email array", map[string]any{"email": []string{"ana@example.org"}},
+			votes.Participant{}, []string{"participant.email: not a string; ignored"}},
+		{"name array", map[string]any{"name": []string{"Ana"}},
+			votes.Participant{}, []string{"participant.name: not a string; ignored"}},
+		{"name bool", map[string]any{"name": false},
+			votes.Participant{}, []string{"participant.name: not a string; ignored"}},
+		{"name with a newline", map[string]any{"name": "Ana\nBia"},
+			votes.Participant{}, []string{"participant.name: contains control characters; ignored"}},
 		{"name with a control character", map[string]any{"name": "Ana\x1b[31m"},
 			votes.Participant{}, []string{"participant.name: contains control characters; ignored"}},
 		{"name of 255 characters kept", map[string]any{"name": strings.Repeat("ã", 255)},
@@ -1023,7 +1057,6 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 		"choice-unknown.json":          "vote 0: choice: ",
 		"comment_id-control.json":      "vote 0: comment_id: must not contain control characters",
 		"conversation_id-slash.json":   "vote 0: conversation_id: must be 1-64 letters",
-		"email-number.json":            "vote 0: participant.email: must be a string",
 		"empty-array.json":             "vote message: body is an empty array",
 		"missing-choice.json":          "vote 0: choice: is required",
 		"missing-comment_id.json":      "vote 0: comment_id: is required",
@@ -1033,7 +1066,6 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 		"missing-version.json":         "vote 0: version: is required",
 		"missing-vote_id.json":         "vote 0: vote_id: is required",
 		"missing-voted_at.json":        "vote 0: voted_at: is required",
-		"name-array.json":              "vote 0: participant.name: must be a string",
 		"null-body.json":               "vote message: body must be a vote object",
 		"null-vote_id.json":            "vote 0: vote_id: is required",
 		"participant-id-object.json":   "vote 0: participant.id: must be a string or a whole number",
@@ -1086,8 +1118,12 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 // wantDropped names, for each file of testdata/dropped, the participant
 // fields Decode drops with a warning.
 var wantDropped = map[string][]string{
+	"email-number.json":       {"email"},
 	"mautic_id-negative.json": {"mautic_id"},
 	"mautic_id-text.json":     {"mautic_id"},
+	"name-array.json":         {"name"},
+	"phone-control.json":      {"phone"},
+	"all-four.json":           {"phone", "email", "name", "mautic_id"},
 }
 
 // TestSchemaAgreesOnDropped checks testdata/dropped: bodies the schema
@@ -1144,6 +1180,338 @@ func TestSchemaAgreesOnDropped(t *testing.T) {
 	}
 }
 
+// contactFields are the participant fields Decode drops with a warning when
+// the schema refuses them, instead of refusing the vote.
+var contactFields = []string{"phone", "email", "name", "mautic_id"}
+
+// TestSchemaAgreesWithDecodeGenerated generates messages with random and
+// edge values of voted_at and of the participant's contact fields, and
+// checks that docs/vote.schema.json and Decode agree on each:
+//
+//   - Decode refuses the message exactly when the schema refuses it without
+//     its contact fields;
+//   - Decode drops a contact field with a warning exactly when the schema
+//     refuses that field, and otherwise keeps its value (normalized);
+//   - the vote Decode returns marshals to a message the schema accepts.
+//
+// Decode's documented leniencies are applied to the message before the
+// schema sees it: white space around strings is trimmed, and an email
+// whose domain is not ASCII may be kept in punycode.
+func TestSchemaAgreesWithDecodeGenerated(t *testing.T) {
+	sch := compileSchema(t)
+	n := 4000
+	if testing.Short() {
+		n = 500
+	}
+	g := &gen{r: rand.New(rand.NewPCG(1, 2))}
+	failures := 0
+	for i := 0; i < n && failures < 20; i++ {
+		m := message(func(m, p map[string]any) {
+			if g.r.IntN(4) == 0 {
+				m["voted_at"] = g.votedAt()
+			}
+			for _, f := range contactFields {
+				switch g.r.IntN(12) {
+				case 0:
+					delete(p, f)
+				case 1:
+					p[f] = nil
+				default:
+					p[f] = g.field(f)
+				}
+			}
+		})
+		if msg := checkGenerated(sch, m); msg != "" {
+			failures++
+			t.Errorf("message %s:\n%s", mustJSON(t, m), msg)
+		}
+	}
+}
+
+// checkGenerated returns why Decode and the schema disagree on m, or "".
+func checkGenerated(sch *jsonschema.Schema, m map[string]any) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err.Error()
+	}
+	lenient := trimmed(m).(map[string]any)
+	core := maps.Clone(lenient)
+	coreP := maps.Clone(lenient["participant"].(map[string]any))
+	core["participant"] = coreP
+	for _, f := range contactFields {
+		delete(coreP, f)
+	}
+	coreErr := validateValue(sch, core)
+	got, err := votes.Decode(b)
+	if (err == nil) != (coreErr == nil) {
+		return fmt.Sprintf("Decode error: %v\nschema without contact fields: %v", err, coreErr)
+	}
+	if err != nil {
+		return ""
+	}
+	v := got[0]
+	warned := map[string]bool{}
+	for _, w := range v.Warnings {
+		field, _, _ := strings.Cut(w, ": ")
+		warned[strings.TrimPrefix(field, "participant.")] = true
+	}
+	kept := map[string]any{
+		"phone": v.Participant.Phone, "email": v.Participant.Email, "name": v.Participant.Name, "mautic_id": v.Participant.MauticID,
+	}
+	var problems []string
+	for _, f := range contactFields {
+		value, present := lenient["participant"].(map[string]any)[f]
+		if !present {
+			if warned[f] {
+				problems = append(problems, f+": warned for an absent field")
+			}
+			continue
+		}
+		withF := maps.Clone(core)
+		withF["participant"] = map[string]any{"id": coreP["id"], f: value}
+		fErr := validateValue(sch, withF)
+		if s, ok := value.(string); ok && f == "email" && idnEmail(s) {
+			// Leniency: a Unicode domain is converted to punycode, or the
+			// address dropped when it has no ASCII form.
+			if warned[f] == (v.Participant.Email != "") {
+				problems = append(problems, fmt.Sprintf("email: kept %q with warning %v", v.Participant.Email, warned[f]))
+			}
+			if v.Participant.Email != "" {
+				withF["participant"] = map[string]any{"id": coreP["id"], f: v.Participant.Email}
+				if err := validateValue(sch, withF); err != nil {
+					problems = append(problems, fmt.Sprintf("email: kept %q, which the schema refuses: %v", v.Participant.Email, err))
+				}
+			}
+			continue
+		}
+		switch {
+		case fErr == nil && warned[f]:
+			problems = append(problems, fmt.Sprintf("%s: the schema accepts %#v but Decode drops it with a warning", f, value))
+		case fErr != nil && !warned[f]:
+			problems = append(problems, fmt.Sprintf("%s: the schema refuses %#v but Decode keeps %#v without a warning: %v", f, value, kept[f], fErr))
+		case fErr == nil:
+			if want := normalized(f, value); kept[f] != want {
+				problems = append(problems, fmt.Sprintf("%s: Decode keeps %#v, want %#v", f, kept[f], want))
+			}
+		case f == "name":
+			// Cut, or dropped.
+			if s, _ := value.(string); !strings.HasPrefix(s, v.Participant.Name) {
+				problems = append(problems, fmt.Sprintf("name: kept %q, not a prefix of the name", v.Participant.Name))
+			}
+		default:
+			if kept[f] != reflect.Zero(reflect.TypeOf(kept[f])).Interface() {
+				problems = append(problems, fmt.Sprintf("%s: warned but kept %#v", f, kept[f]))
+			}
+		}
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		problems = append(problems, "Marshal(vote): "+err.Error())
+	} else if err := validate(sch, out); err != nil {
+		problems = append(problems, fmt.Sprintf("the schema refuses the decoded vote %s: %v", out, err))
+	}
+	return strings.Join(problems, "\n")
+}
+
+func validateValue(sch *jsonschema.Schema, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return validate(sch, b)
+}
+
+// trimmed returns v with surrounding white space trimmed from its strings,
+// as Decode does.
+func trimmed(v any) any {
+	switch v := v.(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = trimmed(e)
+		}
+		return out
+	}
+	return v
+}
+
+// idnEmail reports whether s is an address with an ASCII local part and a
+// domain that is not ASCII.
+func idnEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	isASCII := func(s string) bool { return strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) < 0 }
+	return ok && isASCII(local) && !isASCII(domain)
+}
+
+// normalized is the value Decode keeps for a contact field the schema
+// accepts.
+func normalized(field string, value any) any {
+	if value == nil {
+		if field == "mautic_id" {
+			return int64(0)
+		}
+		return ""
+	}
+	switch field {
+	case "email":
+		s, _ := value.(string)
+		if local, domain, ok := strings.Cut(s, "@"); ok {
+			return local + "@" + strings.ToLower(domain)
+		}
+		return s
+	case "mautic_id":
+		switch value := value.(type) {
+		case json.Number:
+			r, _ := new(big.Rat).SetString(string(value))
+			return r.Num().Int64()
+		case string:
+			if value == "" {
+				return int64(0)
+			}
+			id, _ := strconv.ParseInt(value, 10, 64)
+			return id
+		}
+	case "phone":
+		if n, ok := value.(json.Number); ok {
+			r, _ := new(big.Rat).SetString(string(n))
+			return r.Num().String()
+		}
+	}
+	return value
+}
+
+// gen makes random and edge values for generated messages.
+type gen struct{ r *rand.Rand }
+
+func (g *gen) pick(options ...string) string { return options[g.r.IntN(len(options))] }
+
+// chars are the characters random strings are made of: ASCII, white space,
+// controls, and non-ASCII letters, marks, symbols and separators.
+var chars = []rune("aAzZ09._-+@ !\"#$%&'()*,/:;<=>?[\\]^`{|}~\t\n\r\x00\x1b\x7fãçéüßñÀ。．＠ｅ\u00a0\u0085\u200b\u200d\u2028\u202e\u0301🌱€")
+
+func (g *gen) text(max int) string {
+	n := g.r.IntN(max + 1)
+	rs := make([]rune, n)
+	for i := range rs {
+		if g.r.IntN(3) == 0 {
+			rs[i] = chars[g.r.IntN(len(chars))]
+		} else {
+			rs[i] = rune('a' + g.r.IntN(26))
+		}
+	}
+	return string(rs)
+}
+
+// mutate sometimes changes s a little: white space around it, a character
+// inserted, replaced or removed.
+func (g *gen) mutate(s string) string {
+	rs := []rune(s)
+	switch g.r.IntN(8) {
+	case 0:
+		return g.pick(" ", "\t", "\n", "\u00a0", "\u3000") + s + g.pick("", " ", "\r\n")
+	case 1:
+		i := g.r.IntN(len(rs) + 1)
+		return string(rs[:i]) + string(chars[g.r.IntN(len(chars))]) + string(rs[i:])
+	case 2:
+		if len(rs) > 0 {
+			i := g.r.IntN(len(rs))
+			return string(rs[:i]) + string(rs[i+1:])
+		}
+	case 3:
+		if len(rs) > 0 {
+			i := g.r.IntN(len(rs))
+			rs[i] = chars[g.r.IntN(len(chars))]
+			return string(rs)
+		}
+	}
+	return s
+}
+
+func (g *gen) field(f string) any {
+	if g.r.IntN(20) == 0 { // a value of another JSON type
+		return []any{true, false, json.Number("0"), json.Number("42"), json.Number("-1"), json.Number("1.5"), "", map[string]any{}, []any{"a"}}[g.r.IntN(9)]
+	}
+	switch f {
+	case "email":
+		return g.email()
+	case "name":
+		return g.name()
+	case "mautic_id":
+		return g.mauticID()
+	case "phone":
+		return g.phone()
+	}
+	panic(f)
+}
+
+func (g *gen) email() string {
+	local := g.pick("ana", "Ana.Silva+EJ", "a!#$'+=?_`{|}~-z", "a%b", "a&b", "a*b", "a^b", "a/b", "a..b", ".a", "a.",
+		"joão", "ü", "ｊｏａｏ", "a b", `"a"`, `"a b"`, "Ana <a", "", strings.Repeat("a", 64), strings.Repeat("a", 65), "a@b", "1")
+	label63 := strings.Repeat("d", 63)
+	domain := g.pick("example.org", "Example.ORG", "sub-1.example.org", "x", "x.", ".x.org", "x..org", "-x.org", "x-.org",
+		"x.1org", "1.x", "x.o", "x.o-", "192.168.0.1", "[1.2.3.4]", "[IPv6:::1]", "ex_ample.org", "münchen.de", "MÜNCHEN.DE",
+		"açaí.com.br", "ｅｘａｍｐｌｅ.org", "ü.org.", "exä mple.org", "ü_x.org", "ü.-x.org", "xn--mnchen-3ya.de", "x.org>",
+		"x.org (Ana)", "x.org, b@y.org", "", label63+".org", label63+"d.org",
+		label63+"."+label63+"."+label63+"."+strings.Repeat("e", 60), label63+"."+label63+"."+label63+"."+strings.Repeat("e", 61))
+	s := local + "@" + domain
+	switch g.r.IntN(10) {
+	case 0:
+		return g.text(30)
+	case 1:
+		return local
+	}
+	return g.mutate(s)
+}
+
+func (g *gen) name() string {
+	switch g.r.IntN(6) {
+	case 0:
+		return g.pick("Ana", "", "  Ana ", "Ana\nBia", "\x1b[31m", "\u0085", "\u00a0Ana", "Ana\u200b", "A\u2028B", "João 🌱")
+	case 1:
+		return strings.Repeat(g.pick("a", "ã", "🌱", " "), 250+g.r.IntN(10)) + g.mutate("xyz")
+	}
+	return g.mutate(g.text(40))
+}
+
+func (g *gen) mauticID() any {
+	switch g.r.IntN(5) {
+	case 0:
+		return json.Number(g.pick("0", "-0", "1", "-5", "5531", "5.531e3", "5531.0", "1.5", "1e-400", "9007199254740991",
+			"9007199254740992", "9223372036854775807", "9223372036854775808", "1e309", "1E2"))
+	case 1:
+		return json.Number(strconv.FormatUint(g.r.Uint64N(1<<54), 10))
+	case 2:
+		return strconv.FormatUint(g.r.Uint64N(1<<54), 10)
+	}
+	return g.mutate(g.pick("5531", "0", "-0", "+5", "007", "0x1F", "5 531", "5531.0", "5e3", "abc", "٥٥٣١", "", "9007199254740991",
+		"9007199254740992", "99999999999999999999999999", "1"))
+}
+
+func (g *gen) phone() any {
+	switch g.r.IntN(4) {
+	case 0:
+		return json.Number(g.pick("0", "-0", "-1", "1.5", "1e309", "1e3", "1E3", "61999998888", "6.1999998888e10",
+			"999999999999999", "1000000000000000", "1e-400", "123.0", "-61999998888"))
+	case 1:
+		return strings.Repeat(g.pick("9", "(61) ", "+"), 10+g.r.IntN(8)) + g.mutate("12")
+	}
+	return g.mutate(g.pick("61999998888", "+55 (61) 99999-8888", "", "(61) 3333-4444", "+351 912 345 678", "tel:+5561999998888",
+		"61 99999\n8888", "\x0061999998888", "６１９９９９９８８８８"))
+}
+
+func (g *gen) votedAt() string {
+	if g.r.IntN(3) == 0 {
+		return g.mutate(g.pick("2026-11-26T12:00:00Z", "2026-11-26T09:00:00.5-03:00", "2000-01-01T00:30:00+01:00"))
+	}
+	return g.pick("2026", "1999", "2000", "2100", "2101", "02026") + "-" + g.pick("11", "01", "12", "00", "13", "1") + "-" +
+		g.pick("26", "01", "28", "29", "30", "31", "32", "00") + g.pick("T", "T", "T", "t", " ") +
+		g.pick("12", "00", "23", "24") + ":" + g.pick("00", "59", "60") + ":" + g.pick("00", "59", "60") +
+		g.pick("", "", ".5", ".123456789", ".1234567890123", ".", ",5", ",") +
+		g.pick("Z", "Z", "+00:00", "-00:00", "-03:00", "+23:59", "-23:59", "+24:00", "-24:00", "+01:60", "+0100", "+1:00", "z", "", "UTC", "+05:30")
+}
+
 func checkAccepted(t *testing.T, sch *jsonschema.Schema, b []byte) {
 	t.Helper()
 	if err := validate(sch, b); err != nil {
@@ -1164,8 +1532,8 @@ var conversationIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // FuzzDecode checks that Decode never panics, that every error is
 // permanent, that every vote it returns is sound and marshals back to a
-// message that decodes to the same vote, and that Decode accepts every body
-// the schema accepts.
+// message that the schema accepts and that decodes to the same vote, and
+// that Decode accepts every body the schema accepts.
 func FuzzDecode(f *testing.F) {
 	sch := compileSchema(f)
 	for _, dir := range []string{"valid", "invalid", "dropped"} {
@@ -1194,6 +1562,9 @@ func FuzzDecode(f *testing.F) {
 			out, err := json.Marshal(v)
 			if err != nil {
 				t.Fatalf("Marshal(%+v): %v", v, err)
+			}
+			if err := validate(sch, out); err != nil {
+				t.Fatalf("the schema refuses the decoded vote %s: %v", out, err)
 			}
 			again, err := votes.Decode(out)
 			if err != nil || len(again) != 1 {
