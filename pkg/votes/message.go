@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -219,6 +220,12 @@ func IsPermanent(err error) bool {
 // refuse a vote: a value the schema refuses, of any JSON type, is dropped
 // (a long name cut) with a warning in Vote.Warnings, and the contact is made
 // from what remains. An empty string means none, like null.
+//
+// Strings must be Unicode text, as RFC 8259 and RFC 7493 (I-JSON) require:
+// bytes that are not UTF-8, or an escaped half of a UTF-16 surrogate pair
+// ("\ud800"), which encoding/json would turn into U+FFFD silently, refuse
+// the vote in the fields above ("must be valid UTF-8 text"), make a contact
+// field dropped with a warning, and are ignored in unknown fields.
 //
 // Optional fields may be null. Unknown fields are ignored at every level, so
 // EJ can add fields without a new version. Keys match exactly ("Vote_ID" is
@@ -436,7 +443,8 @@ const (
 	kindString
 	kindNumber
 	kindObject
-	kindOther // true, false, an array, or an object where none is expected
+	kindOther   // true, false, an array, or an object where none is expected
+	kindBadText // a string that is not Unicode text (see unquote)
 )
 
 // field holds the value of one member of a vote, copied out of the body.
@@ -453,26 +461,88 @@ func (f *field) set(data []byte) {
 	case c == '"':
 		if s, ok := unquote(data); ok {
 			f.kind, f.s = kindString, s
+		} else {
+			f.kind = kindBadText
 		}
 	case c == '-' || '0' <= c && c <= '9':
 		f.kind, f.s = kindNumber, string(data)
 	}
 }
 
-// unquote returns the JSON string data (quotes included) as a Go string.
+// unquote returns the JSON string data (quotes included) as a Go string,
+// or false when it is not Unicode text: it holds bytes that are not UTF-8,
+// or escapes half of a UTF-16 surrogate pair ("\ud800"). encoding/json would
+// turn both into U+FFFD silently. json.Valid has checked the syntax.
 func unquote(data []byte) (string, bool) {
 	if len(data) < 2 {
 		return "", false
 	}
 	inner := data[1 : len(data)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true // no escapes: the common case
-	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	if !utf8.Valid(inner) {
 		return "", false
 	}
-	return s, true
+	esc := bytes.IndexByte(inner, '\\')
+	if esc < 0 {
+		return string(inner), true // no escapes: the common case
+	}
+	b := make([]byte, 0, len(inner))
+	b = append(b, inner[:esc]...)
+	for i := esc; i < len(inner); {
+		c := inner[i]
+		if c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		c = inner[i+1]
+		i += 2
+		switch c {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r := hex4(inner[i:])
+			i += 4
+			if utf16.IsSurrogate(r) {
+				// A high surrogate, then an escaped low one.
+				if r >= 0xdc00 || i+6 > len(inner) || inner[i] != '\\' || inner[i+1] != 'u' {
+					return "", false
+				}
+				if r = utf16.DecodeRune(r, hex4(inner[i+2:])); r == utf8.RuneError {
+					return "", false
+				}
+				i += 6
+			}
+			b = utf8.AppendRune(b, r)
+		default: // '"', '\\' or '/'
+			b = append(b, c)
+		}
+	}
+	return string(b), true
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 type rawVote struct {
@@ -625,6 +695,7 @@ const (
 	reasonChoice    = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
 	reasonTime      = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
 	reasonTimeRange = "must be in the years 2000 to 2100"
+	reasonUTF8      = "must be valid UTF-8 text (no invalid bytes or lone surrogate escapes)"
 	reasonOffset    = "must have a time zone offset from -23:59 to +23:59 (hours below 24, minutes below 60)"
 	reasonComma     = "must separate fractional seconds with '.', not ',' (RFC 3339)"
 	reasonString    = "must be a string"
@@ -672,6 +743,8 @@ func parseID(f field) (string, string) {
 			return "", reasonTooLongID
 		}
 		return digits, ""
+	case kindBadText:
+		return "", reasonUTF8
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		if s == "" {
@@ -719,6 +792,8 @@ func parseChoice(f field) (Choice, string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return 0, reasonRequired
+	case kindBadText:
+		return 0, reasonUTF8
 	case kindNumber:
 		switch digits, neg, class := wholeNumber(f.s); {
 		case class != numWhole:
@@ -746,6 +821,8 @@ func parseTime(f field) (time.Time, string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return time.Time{}, reasonRequired
+	case kindBadText:
+		return time.Time{}, reasonUTF8
 	case kindString:
 	default:
 		return time.Time{}, reasonTime
@@ -816,6 +893,8 @@ func parseChannel(f field) (string, string) {
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		return s, checkText(s, maxIDLen)
+	case kindBadText:
+		return "", reasonUTF8
 	}
 	return "", reasonString
 }
@@ -835,6 +914,8 @@ func parseMauticID(f field) (int64, string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return 0, ""
+	case kindBadText:
+		return 0, warnUTF8
 	case kindNumber:
 		d, neg, class := wholeNumber(f.s)
 		if class != numWhole || neg {
@@ -870,6 +951,7 @@ func parseMauticID(f field) (int64, string) {
 // Warnings for contact details. None holds the dropped value.
 const (
 	warnNotString     = "not a string; ignored"
+	warnUTF8          = "not valid UTF-8 text (invalid bytes or lone surrogate escapes); ignored"
 	warnControl       = "contains control characters; ignored"
 	warnPhoneType     = "not a string or a number; ignored"
 	warnPhoneNumber   = "a number must be whole, from 0 to 999999999999999 (15 digits); ignored"
@@ -887,6 +969,8 @@ func parsePhone(f field) (phone, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return "", ""
+	case kindBadText:
+		return "", warnUTF8
 	case kindNumber:
 		digits, neg, class := wholeNumber(f.s)
 		if class != numWhole || neg || len(digits) > maxPhoneNumberLen {
@@ -916,6 +1000,8 @@ func parseEmail(f field) (email, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return "", ""
+	case kindBadText:
+		return "", warnUTF8
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		if s == "" {
@@ -1075,6 +1161,8 @@ func parseName(f field) (name, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return "", ""
+	case kindBadText:
+		return "", warnUTF8
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		n := 0

@@ -666,6 +666,118 @@ func TestDecodeWarnings(t *testing.T) {
 	}
 }
 
+// TestDecodeInvalidUTF8 checks strings that are not Unicode text: raw bytes
+// that are not UTF-8, and escapes of lone UTF-16 surrogates ("\ud800"),
+// which encoding/json would silently turn into U+FFFD. In a field that
+// refuses a vote, they refuse it; in a contact field, the value is dropped
+// with a warning; in a field Decode does not read, they are ignored.
+func TestDecodeInvalidUTF8(t *testing.T) {
+	const reason = "must be valid UTF-8 text (no invalid bytes or lone surrogate escapes)"
+	example := string(body(t, nil))
+	// edit replaces the JSON text old in the example message with new.
+	edit := func(old, new string) []byte {
+		if !strings.Contains(example, old) {
+			t.Fatalf("%s is not in the example message", old)
+		}
+		return []byte(strings.Replace(example, old, new, 1))
+	}
+	refused := []struct {
+		name, field string
+		body        []byte
+	}{
+		{"vote_id raw byte", "vote_id", edit(`"981234"`, "\"98\xff1234\"")},
+		{"vote_id truncated sequence", "vote_id", edit(`"981234"`, "\"981234\xc3\"")},
+		{"vote_id lone high surrogate", "vote_id", edit(`"981234"`, `"98\ud8001234"`)},
+		{"vote_id lone low surrogate", "vote_id", edit(`"981234"`, `"\udc00981234"`)},
+		{"vote_id surrogates reversed", "vote_id", edit(`"981234"`, `"\ude00\ud83d"`)},
+		{"comment_id surrogate-encoded in UTF-8", "comment_id", edit(`"comment_id":"7"`, "\"comment_id\":\"7\xed\xa0\x80\"")},
+		{"participant.id raw byte", "participant.id", edit(`"id":"1001"`, "\"id\":\"10\xfe01\"")},
+		{"channel raw byte", "channel", edit(`"telegram"`, "\"tele\xffgram\"")},
+		{"choice lone surrogate", "choice", edit(`"agree"`, `"agree\udbff"`)},
+		{"voted_at raw byte", "voted_at", edit(`"2026-11-26T12:00:00Z"`, "\"2026-11-26T12:00:00Z\x80\"")},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			if unicodeText(tt.body) {
+				t.Errorf("unicodeText(%q) = true", tt.body)
+			}
+			got, err := votes.Decode(tt.body)
+			want := &votes.DecodeError{Index: 0, Field: tt.field, Reason: reason}
+			var de *votes.DecodeError
+			if len(got) != 0 || !errors.As(err, &de) || *de != *want {
+				t.Errorf("Decode = %d votes, %#v; want %#v", len(got), err, want)
+			}
+		})
+	}
+	const warning = "not valid UTF-8 text (invalid bytes or lone surrogate escapes); ignored"
+	dropped := []struct {
+		name, field string
+		body        []byte
+	}{
+		{"name raw byte", "name", edit(`"Ana"`, "\"Ana \xff\"")},
+		{"name lone surrogate", "name", edit(`"Ana"`, `"Ana \ud83d"`)},
+		{"email raw byte", "email", edit(`"ana@example.org"`, "\"ana\xff@example.org\"")},
+		{"email lone surrogate in the domain", "email", edit(`"ana@example.org"`, `"ana@ex\udc00ample.org"`)},
+		{"phone raw byte", "phone", edit(`"61999998888"`, "\"6199999\xc08888\"")},
+		{"mautic_id lone surrogate", "mautic_id", edit(`"mautic_id":5531`, `"mautic_id":"5531\ud800"`)},
+	}
+	for _, tt := range dropped {
+		t.Run(tt.name, func(t *testing.T) {
+			if unicodeText(tt.body) {
+				t.Errorf("unicodeText(%q) = true", tt.body)
+			}
+			got, err := votes.Decode(tt.body)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("Decode = %d votes, %v; want the vote", len(got), err)
+			}
+			want := exampleVote()
+			switch tt.field {
+			case "name":
+				want.Participant.Name = ""
+			case "email":
+				want.Participant.Email = ""
+			case "phone":
+				want.Participant.Phone = ""
+			case "mautic_id":
+				want.Participant.MauticID = 0
+			}
+			want.Warnings = []string{"participant." + tt.field + ": " + warning}
+			if !sameVote(got[0], want) {
+				t.Errorf("got  %+v\nwant %+v", got[0], want)
+			}
+		})
+	}
+	kept := []struct {
+		name string
+		body []byte
+		edit func(v *votes.Vote)
+	}{
+		{"surrogate pair", edit(`"Ana"`, `"Ana \ud83c\udf31"`), func(v *votes.Vote) { v.Participant.Name = "Ana 🌱" }},
+		{"U+FFFD itself", edit(`"Ana"`, "\"Ana \uFFFD \\ufffd\""), func(v *votes.Vote) { v.Participant.Name = "Ana \uFFFD \uFFFD" }},
+		{"unknown field", edit(`"version":1`, "\"version\":1,\"note\":\"\xff\\ud800\""), nil},
+		{"unknown participant field", edit(`"id":"1001"`, "\"id\":\"1001\",\"nick\":\"\\udc00\xfe\""), nil},
+		{"unknown key", edit(`"version":1`, "\"version\":1,\"vote_id\xff\":\"x\",\"\\ud800\":1"), nil},
+	}
+	for i, tt := range kept {
+		t.Run(tt.name, func(t *testing.T) {
+			if unicodeText(tt.body) != (i < 2) {
+				t.Errorf("unicodeText(%q) = %v", tt.body, !(i < 2))
+			}
+			got, err := votes.Decode(tt.body)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("Decode = %d votes, %v; want the vote", len(got), err)
+			}
+			want := exampleVote()
+			if tt.edit != nil {
+				tt.edit(&want)
+			}
+			if !sameVote(got[0], want) {
+				t.Errorf("got  %+v\nwant %+v", got[0], want)
+			}
+		})
+	}
+}
+
 // TestDecodeEmail checks the one rule for participant.email, which the
 // schema's pattern states too: Decode keeps a plain ASCII address that
 // Mautic stores as is (a dot-atom local part of at most 64 bytes without
@@ -1551,7 +1663,9 @@ func FuzzDecode(f *testing.F) {
 		if err != nil && !votes.IsPermanent(err) {
 			t.Fatalf("error %v is not permanent", err)
 		}
-		if err != nil && len(b) <= votes.MaxBodySize && validate(sch, b) == nil {
+		// The schema judges Unicode text: a validator reads invalid
+		// UTF-8 and lone surrogates as U+FFFD, which Decode refuses.
+		if err != nil && len(b) <= votes.MaxBodySize && unicodeText(b) && validate(sch, b) == nil {
 			t.Fatalf("the schema accepts %q but Decode refuses it: %v", b, err)
 		}
 		if err == nil && len(got) == 0 {
@@ -1577,6 +1691,38 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// unicodeText reports whether the JSON text b is valid UTF-8 without an
+// escaped lone UTF-16 surrogate.
+func unicodeText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	surrogate := func(i, lo, hi int) bool { // \uXXXX at i, XXXX in [lo, hi)
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return false
+		}
+		r, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 32)
+		return err == nil && int(r) >= lo && int(r) < hi
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		switch {
+		case surrogate(i, 0xdc00, 0xe000):
+			return false
+		case surrogate(i, 0xd800, 0xdc00):
+			if !surrogate(i+6, 0xdc00, 0xe000) {
+				return false
+			}
+			i += 11
+		default:
+			i++ // the escaped character, which may be a backslash
+		}
+	}
+	return true
 }
 
 func checkSound(t *testing.T, v votes.Vote) {
