@@ -139,22 +139,30 @@ type Vote struct {
 // DecodeError describes why a message body, or one vote in it, was refused.
 // Every DecodeError is permanent: the same body can never decode.
 type DecodeError struct {
-	// Index is the vote's position in the body: 0 for a single object, its
-	// zero-based index for an array. -1 when the body as a whole is at fault.
+	// Index is the vote's position in the body: its zero-based index in an
+	// array (InArray), 0 for a body that is a single vote, -1 when the body
+	// as a whole is at fault.
 	Index int
+	// InArray is true when the body is an array and Index the vote's place
+	// in it.
+	InArray bool
 	// Field is the offending field ("choice", "participant.id"), or empty.
 	Field string
 	// Reason says what is wrong, without the offending value.
 	Reason string
 }
 
-// Error returns, for example, "vote 2: participant.id: is required" or
-// "vote message: body is empty".
+// Error returns, for example, "vote 2: participant.id: is required" for the
+// third vote of an array, "participant.id: is required" for a body that is
+// a single vote, or "vote message: body is empty". The vote is named by its
+// index only in an array, so that a caller that decodes votes one by one
+// and names them by its own index says the index once.
 func (e *DecodeError) Error() string {
 	var b strings.Builder
-	if e.Index < 0 {
+	switch {
+	case e.Index < 0:
 		b.WriteString("vote message: ")
-	} else {
+	case e.InArray:
 		b.WriteString("vote ")
 		b.WriteString(strconv.Itoa(e.Index))
 		b.WriteString(": ")
@@ -279,7 +287,7 @@ func decodeArray(arr []byte) ([]Vote, error) {
 		}
 		var derr *DecodeError
 		if elem[0] != '{' {
-			derr = &DecodeError{Index: i, Reason: "must be a vote object"}
+			derr = &DecodeError{Index: i, InArray: true, Reason: "must be a vote object"}
 		} else {
 			rv = rawVote{}
 			rv.fill(elem)
@@ -289,6 +297,7 @@ func decodeArray(arr []byte) ([]Vote, error) {
 				votes = append(votes, v)
 				continue
 			}
+			derr.InArray = true
 		}
 		invalid++
 		if invalid <= maxListedErrs {

@@ -440,7 +440,7 @@ func TestDecodeInvalidVote(t *testing.T) {
 			if !errors.As(err, &de) || *de != *want {
 				t.Errorf("Decode error = %#v, want %#v", err, want)
 			}
-			if wantMsg := "vote 0: " + tt.field + ": " + tt.reason; err.Error() != wantMsg {
+			if wantMsg := tt.field + ": " + tt.reason; err.Error() != wantMsg {
 				t.Errorf("Decode error message\n got %q\nwant %q", err.Error(), wantMsg)
 			}
 			if !votes.IsPermanent(err) {
@@ -965,8 +965,45 @@ func TestDecodeMauticID(t *testing.T) {
 	}
 }
 
+// TestDecodeErrorNamesTheVoteOnce checks that an error names a vote by its
+// index once: "vote 3: choice: …" for the fourth vote of an array, and no
+// index for a body that is a single vote, so that a caller that decodes the
+// votes of a batch one by one and prefixes its own index ("vote 7777: ")
+// does not print two ("vote 7777: vote 0: choice: …").
+func TestDecodeErrorNamesTheVoteOnce(t *testing.T) {
+	const reason = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
+	bad := body(t, func(m, p map[string]any) { m["choice"] = "maybe" })
+
+	_, err := votes.Decode(bad)
+	if want := "choice: " + reason; err == nil || err.Error() != want {
+		t.Errorf("single vote: error %v, want %q", err, want)
+	}
+	var de *votes.DecodeError
+	if !errors.As(err, &de) || *de != (votes.DecodeError{Index: 0, Field: "choice", Reason: reason}) {
+		t.Errorf("single vote: %#v", err)
+	}
+	if got := fmt.Sprintf("vote %d: %v", 7777, err); strings.Count(got, "vote") != 1 {
+		t.Errorf("a caller's prefix gives %q: the vote is named twice", got)
+	}
+
+	arr := []byte("[" + string(body(t, nil)) + "," + string(bad) + "," + string(bad) + "]")
+	_, err = votes.Decode(arr)
+	want := "vote 1: choice: " + reason + "\nvote 2: choice: " + reason
+	if err == nil || err.Error() != want {
+		t.Errorf("array: error\n%v\nwant\n%s", err, want)
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.Count(line, "vote") != 1 {
+			t.Errorf("array: line %q names the vote %d times", line, strings.Count(line, "vote"))
+		}
+	}
+	if !errors.As(err, &de) || *de != (votes.DecodeError{Index: 1, InArray: true, Field: "choice", Reason: reason}) {
+		t.Errorf("array: %#v", err)
+	}
+}
+
 func TestDecodeErrorAndIsPermanent(t *testing.T) {
-	vote := &votes.DecodeError{Index: 2, Field: "participant.id", Reason: "is required"}
+	vote := &votes.DecodeError{Index: 2, InArray: true, Field: "participant.id", Reason: "is required"}
 	body := &votes.DecodeError{Index: -1, Reason: "body is empty"}
 	tests := []struct {
 		name          string
@@ -975,7 +1012,8 @@ func TestDecodeErrorAndIsPermanent(t *testing.T) {
 		wantPermanent bool
 	}{
 		{"vote field", vote, "vote 2: participant.id: is required", true},
-		{"whole vote", &votes.DecodeError{Index: 0, Reason: "must be a vote object"}, "vote 0: must be a vote object", true},
+		{"whole vote", &votes.DecodeError{Index: 0, InArray: true, Reason: "must be a vote object"}, "vote 0: must be a vote object", true},
+		{"single vote", &votes.DecodeError{Field: "choice", Reason: "is required"}, "choice: is required", true},
 		{"body", body, "vote message: body is empty", true},
 		{"wrapped", fmt.Errorf("message m-1: %w", vote), "message m-1: vote 2: participant.id: is required", true},
 		{"joined", errors.Join(vote, body), "vote 2: participant.id: is required\nvote message: body is empty", true},
@@ -1164,37 +1202,37 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 	wantInvalid := map[string]string{
 		"array-of-numbers.json":        "vote 0: must be a vote object",
 		"array-with-invalid.json":      "vote 1: choice: ",
-		"channel-number.json":          "vote 0: channel: must be a string",
-		"choice-two.json":              "vote 0: choice: ",
-		"choice-unknown.json":          "vote 0: choice: ",
-		"comment_id-control.json":      "vote 0: comment_id: must not contain control characters",
-		"conversation_id-slash.json":   "vote 0: conversation_id: must be 1-64 letters",
+		"channel-number.json":          "channel: must be a string",
+		"choice-two.json":              "choice: ",
+		"choice-unknown.json":          "choice: ",
+		"comment_id-control.json":      "comment_id: must not contain control characters",
+		"conversation_id-slash.json":   "conversation_id: must be 1-64 letters",
 		"empty-array.json":             "vote message: body is an empty array",
-		"missing-choice.json":          "vote 0: choice: is required",
-		"missing-comment_id.json":      "vote 0: comment_id: is required",
-		"missing-conversation_id.json": "vote 0: conversation_id: is required",
-		"missing-participant-id.json":  "vote 0: participant.id: is required",
-		"missing-participant.json":     "vote 0: participant: is required",
-		"missing-version.json":         "vote 0: version: is required",
-		"missing-vote_id.json":         "vote 0: vote_id: is required",
-		"missing-voted_at.json":        "vote 0: voted_at: is required",
+		"missing-choice.json":          "choice: is required",
+		"missing-comment_id.json":      "comment_id: is required",
+		"missing-conversation_id.json": "conversation_id: is required",
+		"missing-participant-id.json":  "participant.id: is required",
+		"missing-participant.json":     "participant: is required",
+		"missing-version.json":         "version: is required",
+		"missing-vote_id.json":         "vote_id: is required",
+		"missing-voted_at.json":        "voted_at: is required",
 		"null-body.json":               "vote message: body must be a vote object",
-		"null-vote_id.json":            "vote 0: vote_id: is required",
-		"participant-id-object.json":   "vote 0: participant.id: must be a string or a whole number",
-		"participant-string.json":      "vote 0: participant: must be an object",
+		"null-vote_id.json":            "vote_id: is required",
+		"participant-id-object.json":   "participant.id: must be a string or a whole number",
+		"participant-string.json":      "participant: must be an object",
 		"string-body.json":             "vote message: body must be a vote object",
 		"truncated.json":               "vote message: body is not valid JSON",
-		"version-0.json":               "vote 0: version: must be a positive integer",
-		"version-2.json":               "vote 0: version: unsupported message version 2 (this consumer understands 1)",
-		"version-string.json":          "vote 0: version: must be an integer",
-		"vote_id-bool.json":            "vote 0: vote_id: must be a string or a whole number",
-		"vote_id-empty.json":           "vote 0: vote_id: must not be empty",
-		"vote_id-fraction.json":        "vote 0: vote_id: must be a string or a whole number",
-		"vote_id-negative.json":        "vote 0: vote_id: must not be negative",
-		"vote_id-too-long.json":        "vote 0: vote_id: must be at most 64 characters",
-		"voted_at-1999.json":           "vote 0: voted_at: must be in the years 2000 to 2100",
-		"voted_at-no-zone.json":        "vote 0: voted_at: must be an RFC 3339 date-time",
-		"voted_at-number.json":         "vote 0: voted_at: must be an RFC 3339 date-time",
+		"version-0.json":               "version: must be a positive integer",
+		"version-2.json":               "version: unsupported message version 2 (this consumer understands 1)",
+		"version-string.json":          "version: must be an integer",
+		"vote_id-bool.json":            "vote_id: must be a string or a whole number",
+		"vote_id-empty.json":           "vote_id: must not be empty",
+		"vote_id-fraction.json":        "vote_id: must be a string or a whole number",
+		"vote_id-negative.json":        "vote_id: must not be negative",
+		"vote_id-too-long.json":        "vote_id: must be at most 64 characters",
+		"voted_at-1999.json":           "voted_at: must be in the years 2000 to 2100",
+		"voted_at-no-zone.json":        "voted_at: must be an RFC 3339 date-time",
+		"voted_at-number.json":         "voted_at: must be an RFC 3339 date-time",
 	}
 	t.Run("invalid", func(t *testing.T) {
 		seen := map[string]bool{}
