@@ -724,17 +724,19 @@ func checkVersion(f field) string {
 		return reasonInteger
 	case neg || digits == "0":
 		return "must be a positive integer"
-	case class == numTooLarge:
-		lit := f.s
-		if len(lit) > 24 {
-			lit = lit[:24] + "…"
-		}
-		return fmt.Sprintf("unsupported message version %s (this consumer understands %d)", lit, MessageVersion)
+	case class == numTooLarge || len(digits) > maxEchoedVersion:
+		// Not echoed: a number that long is no version, and might be a
+		// phone sent in the wrong field.
+		return fmt.Sprintf("unsupported message version, a number of more than %d digits (this consumer understands %d)", maxEchoedVersion, MessageVersion)
 	case digits != "1":
 		return fmt.Sprintf("unsupported message version %s (this consumer understands %d)", digits, MessageVersion)
 	}
 	return ""
 }
+
+// maxEchoedVersion is the most digits of an unsupported version that an
+// error repeats.
+const maxEchoedVersion = 4
 
 // parseID reads a required id: a string or a non-negative whole number.
 func parseID(f field) (string, string) {

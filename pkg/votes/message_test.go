@@ -364,7 +364,9 @@ func TestDecodeInvalidVote(t *testing.T) {
 
 		{"version 2", set("version", 2), "version", "unsupported message version 2 (this consumer understands 1)"},
 		{"version 2.0", set("version", json.Number("2.0")), "version", "unsupported message version 2 (this consumer understands 1)"},
-		{"version 1e100", set("version", json.Number("1e100")), "version", "unsupported message version 1e100 (this consumer understands 1)"},
+		{"version 1e100", set("version", json.Number("1e100")), "version", "unsupported message version, a number of more than 4 digits (this consumer understands 1)"},
+		{"version 9999", set("version", 9999), "version", "unsupported message version 9999 (this consumer understands 1)"},
+		{"version 61999998888", set("version", 61999998888), "version", "unsupported message version, a number of more than 4 digits (this consumer understands 1)"},
 		{"version 0", set("version", 0), "version", "must be a positive integer"},
 		{"version -1", set("version", -1), "version", "must be a positive integer"},
 		{"version 1.5", set("version", 1.5), "version", "must be an integer"},
@@ -999,6 +1001,90 @@ func TestDecodeErrorNamesTheVoteOnce(t *testing.T) {
 	}
 	if !errors.As(err, &de) || *de != (votes.DecodeError{Index: 1, InArray: true, Field: "choice", Reason: reason}) {
 		t.Errorf("array: %#v", err)
+	}
+}
+
+// TestDecodeHoldsNoContactValues checks that no decode error and no warning
+// holds the participant's email, phone or name (LGPD): they name the vote
+// and the field only. The messages carry distinctive contact details, valid
+// or not, in their own fields and in others.
+func TestDecodeHoldsNoContactValues(t *testing.T) {
+	const (
+		email = "ze.privado+lgpd@exemplo-secreto.com.br"
+		phone = "+55 61 98765-4321"
+		name  = "Maria Sigilosa da Silva"
+	)
+	// secrets are parts of the values that must appear nowhere.
+	secrets := []string{"privado", "lgpd", "exemplo-secreto", "98765", "4321", "61987654321", "Sigilosa", "Maria"}
+	with := func(edit func(m, p map[string]any)) map[string]any {
+		return message(func(m, p map[string]any) {
+			p["email"], p["phone"], p["name"] = email, phone, name
+			if edit != nil {
+				edit(m, p)
+			}
+		})
+	}
+	set := func(key string, v any) map[string]any { return with(func(m, p map[string]any) { m[key] = v }) }
+	setP := func(key string, v any) map[string]any { return with(func(m, p map[string]any) { p[key] = v }) }
+	var many []any
+	for i := range 14 {
+		many = append(many, with(func(m, p map[string]any) { m["choice"] = fmt.Sprint("maybe", i) }))
+	}
+	bodies := map[string][]byte{
+		"refused vote":                mustJSON(t, set("choice", "maybe")),
+		"refused votes of an array":   mustJSON(t, many),
+		"email as vote_id":            mustJSON(t, set("vote_id", email+strings.Repeat("x", 64))),
+		"email as conversation_id":    mustJSON(t, set("conversation_id", email)),
+		"email as comment_id":         mustJSON(t, set("comment_id", email+"\x00")),
+		"name as channel":             mustJSON(t, set("channel", "\n"+name+"\n!")),
+		"name as voted_at":            mustJSON(t, set("voted_at", name)),
+		"phone as choice":             mustJSON(t, set("choice", phone)),
+		"phone as version":            mustJSON(t, set("version", json.Number("61987654321"))),
+		"phone as version string":     mustJSON(t, set("version", phone)),
+		"phone as participant.id":     mustJSON(t, setP("id", json.Number("-61987654321"))),
+		"name as participant":         mustJSON(t, set("participant", name)),
+		"non-ASCII email":             mustJSON(t, setP("email", "zé."+email)),
+		"email with a display name":   mustJSON(t, setP("email", name+" <"+email+">")),
+		"email with an IP domain":     mustJSON(t, setP("email", "ze.privado@192.168.98.765")),
+		"email domain without ASCII":  mustJSON(t, setP("email", "ze.privado@exemplo-secreto-ü_.com.br")),
+		"name with a newline":         mustJSON(t, setP("name", name+"\n"+name)),
+		"name too long":               mustJSON(t, setP("name", name+strings.Repeat(" "+name, 20))),
+		"phone with a newline":        mustJSON(t, setP("phone", phone+"\n"+phone)),
+		"phone too long":              mustJSON(t, setP("phone", strings.Repeat(phone, 5))),
+		"phone as a big number":       mustJSON(t, setP("phone", json.Number("6198765432100000"))),
+		"phone as a negative number":  mustJSON(t, setP("phone", json.Number("-61987654321"))),
+		"phone as mautic_id":          mustJSON(t, setP("mautic_id", phone)),
+		"phone digits as mautic_id":   mustJSON(t, setP("mautic_id", json.Number("61987654321000000"))),
+		"email as a number":           mustJSON(t, setP("email", json.Number("61987654321"))),
+		"name as an array":            mustJSON(t, setP("name", []string{name})),
+		"invalid UTF-8 in the email":  []byte(strings.Replace(string(mustJSON(t, with(nil))), "privado", "privado\xff", 1)),
+		"invalid UTF-8 in the name":   []byte(strings.Replace(string(mustJSON(t, with(nil))), "Sigilosa", "Sigilosa\xff", 1)),
+		"syntax error after the name": []byte(strings.Replace(string(mustJSON(t, with(nil))), `"`+name+`"`, `"`+name+`",,`, 1)),
+		"syntax error in the email":   []byte(strings.Replace(string(mustJSON(t, with(nil))), "privado", `priv\ado`, 1)),
+		"truncated after the phone":   []byte(string(mustJSON(t, with(nil)))[:strings.Index(string(mustJSON(t, with(nil))), "4321")+4]),
+		"body too large":              append(bytes.Repeat([]byte(" "), votes.MaxBodySize), mustJSON(t, with(nil))...),
+	}
+	for what, b := range bodies {
+		t.Run(what, func(t *testing.T) {
+			got, err := votes.Decode(b)
+			var texts []string
+			if err != nil {
+				texts = append(texts, err.Error())
+			}
+			for _, v := range got {
+				texts = append(texts, v.Warnings...)
+			}
+			if len(texts) == 0 {
+				t.Fatalf("Decode(%s) gave no error and no warning: not a test of them", b)
+			}
+			for _, text := range texts {
+				for _, secret := range secrets {
+					if strings.Contains(text, secret) {
+						t.Errorf("%q holds %q", text, secret)
+					}
+				}
+			}
+		})
 	}
 }
 
