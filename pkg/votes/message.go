@@ -198,8 +198,9 @@ func IsPermanent(err error) bool {
 //
 // Fields, all required unless marked optional:
 //   - version: the integer 1. A greater version is refused as
-//     "unsupported message version N (this consumer understands 1)"; the
-//     consumer must be upgraded before the message is redriven.
+//     "unsupported message version N (this consumer understands 1)" (N
+//     shown up to 4 digits); the consumer must be upgraded before the
+//     message is redriven.
 //   - vote_id, conversation_id, comment_id, participant.id: a string, or a
 //     non-negative whole JSON number (kept as its digits). Strings are trimmed
 //     and must then be 1–64 characters without control characters;
@@ -209,7 +210,8 @@ func IsPermanent(err error) bool {
 //   - voted_at: an RFC 3339 date-time with a time zone, in the years 2000 to
 //     2100: YYYY-MM-DDTHH:MM:SS, optionally '.' and fractional digits (not
 //     ','), then Z or an offset from -23:59 to +23:59.
-//   - channel (optional): a string of at most 64 characters.
+//   - channel (optional): a string of at most 64 characters without control
+//     characters.
 //   - participant.phone (optional): a string of at most 64 characters
 //     without control characters, kept raw (see phone.Normalize), or a
 //     whole JSON number from 0 to 999999999999999 (15 digits), kept as its
@@ -238,9 +240,21 @@ func IsPermanent(err error) bool {
 // Optional fields may be null. Unknown fields are ignored at every level, so
 // EJ can add fields without a new version. Keys match exactly ("Vote_ID" is
 // an unknown field), and a repeated key's last value wins, as in JSON Schema
-// validators: every body docs/vote.schema.json accepts, Decode accepts
-// (without warnings), and Decode is lenient only beyond it (surrounding white
-// space, the case of a choice, bad contact details dropped).
+// validators.
+//
+// docs/vote.schema.json states the same rules: Decode refuses a vote exactly
+// when the schema refuses it without its contact fields, keeps a contact
+// field exactly when the schema accepts it, accepts every body the schema
+// accepts without warnings, and every vote it returns marshals to a message
+// the schema accepts. Its only leniencies beyond the schema: white space
+// around a string is trimmed silently (a newline or a tab too), a choice
+// name may be in any case, an email domain that is not ASCII is converted to
+// punycode, and strings that are not Unicode text, which a validator cannot
+// see, are refused or dropped.
+//
+// Errors and warnings name the vote (its index, in an array body) and the
+// field, never the value: no email, phone or name reaches a log or the DLQ
+// reason through them.
 func Decode(body []byte) ([]Vote, error) {
 	if len(body) > MaxBodySize {
 		return nil, bodyError(fmt.Sprintf("body is %d bytes, more than the %d-byte (256 KiB) SQS limit", len(body), MaxBodySize))
