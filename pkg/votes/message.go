@@ -101,13 +101,15 @@ type Participant struct {
 	// Phone is the phone as EJ sent it (trimmed), not yet normalized: pass
 	// it to phone.Normalize with the configured default region.
 	Phone string `json:"phone,omitempty"`
-	// Email is a plain address ("ana@Example.org" becomes
-	// "ana@example.org"), or empty.
+	// Email is a plain ASCII address as Mautic stores it, its domain
+	// lower-cased and in punycode ("ana@München.de" becomes
+	// "ana@xn--mnchen-3ya.de"), or empty.
 	Email string `json:"email,omitempty"`
-	// Name is the participant's name, trimmed and at most 255 characters.
+	// Name is the participant's name, trimmed, without control characters
+	// and at most 255 characters.
 	Name string `json:"name,omitempty"`
 	// MauticID is the Mautic contact EJ already tracks for the participant
-	// (the mtc_id cookie), or 0 when none.
+	// (the mtc_id cookie), from 1 to MaxMauticID, or 0 when none.
 	MauticID int64 `json:"mautic_id,omitempty"`
 }
 
@@ -130,9 +132,10 @@ type Vote struct {
 	// (compare with Before/After/Equal, not ==).
 	VotedAt     time.Time   `json:"voted_at"`
 	Participant Participant `json:"participant"`
-	// Warnings lists what Decode dropped or changed without refusing the
-	// vote (an invalid email, a phone or name too long), for logs. It never
-	// holds the dropped values themselves.
+	// Warnings lists what Decode dropped or cut without refusing the vote,
+	// for logs: one "participant.<field>: <why>" per contact field (an
+	// invalid email, phone, name or mautic_id; a name cut). It never holds
+	// the values themselves.
 	Warnings []string `json:"-"`
 }
 
@@ -975,15 +978,18 @@ func parseMauticID(f field) (int64, string) {
 
 // Warnings for contact details. None holds the dropped value.
 const (
-	warnNotString     = "not a string; ignored"
-	warnUTF8          = "not valid UTF-8 text (invalid bytes or lone surrogate escapes); ignored"
-	warnControl       = "contains control characters; ignored"
-	warnPhoneType     = "not a string or a number; ignored"
-	warnPhoneNumber   = "a number must be whole, from 0 to 999999999999999 (15 digits); ignored"
-	warnPhoneTooLong  = "longer than 64 characters; ignored"
-	warnNameCut       = "longer than 255 characters; cut"
-	maxPhoneNumberLen = 15 // digits of a phone sent as a JSON number (E.164's maximum)
+	warnNotString    = "not a string; ignored"
+	warnUTF8         = "not valid UTF-8 text (invalid bytes or lone surrogate escapes); ignored"
+	warnControl      = "contains control characters; ignored"
+	warnPhoneType    = "not a string or a number; ignored"
+	warnPhoneNumber  = "a number must be whole, from 0 to 999999999999999 (15 digits); ignored"
+	warnPhoneTooLong = "longer than 64 characters; ignored"
+	warnNameCut      = "longer than 255 characters; cut"
 )
+
+// maxPhoneNumberLen is the most digits of a phone sent as a JSON number:
+// E.164's maximum.
+const maxPhoneNumberLen = 15
 
 // parsePhone returns the raw phone, or a warning when it is dropped: a
 // string of at most 64 characters without control characters, or a whole
