@@ -79,12 +79,18 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // newLocalEnv runs on the embedded store.
 func newLocalEnv(t *testing.T) *env {
 	t.Helper()
+	return newLocalEnvWith(t, mautictest.Options{})
+}
+
+// newLocalEnvWith is newLocalEnv with a simulator configured by so.
+func newLocalEnvWith(t *testing.T, so mautictest.Options) *env {
+	t.Helper()
 	st, err := localstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return newEnv(t, st, st, mautictest.Options{})
+	return newEnv(t, st, st, so)
 }
 
 // newAWSEnv runs on DynamoDB Local (a table of its own) and the Secrets

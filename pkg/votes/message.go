@@ -24,12 +24,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // MessageVersion is the version of the vote message this package reads.
@@ -99,13 +101,15 @@ type Participant struct {
 	// Phone is the phone as EJ sent it (trimmed), not yet normalized: pass
 	// it to phone.Normalize with the configured default region.
 	Phone string `json:"phone,omitempty"`
-	// Email is a plain address ("ana@Example.org" becomes
-	// "ana@example.org"), or empty.
+	// Email is a plain ASCII address as Mautic stores it, its domain
+	// lower-cased and in punycode ("ana@München.de" becomes
+	// "ana@xn--mnchen-3ya.de"), or empty.
 	Email string `json:"email,omitempty"`
-	// Name is the participant's name, trimmed and at most 255 characters.
+	// Name is the participant's name, trimmed, without control characters
+	// and at most 255 characters.
 	Name string `json:"name,omitempty"`
 	// MauticID is the Mautic contact EJ already tracks for the participant
-	// (the mtc_id cookie), or 0 when none.
+	// (the mtc_id cookie), from 1 to MaxMauticID, or 0 when none.
 	MauticID int64 `json:"mautic_id,omitempty"`
 }
 
@@ -128,31 +132,40 @@ type Vote struct {
 	// (compare with Before/After/Equal, not ==).
 	VotedAt     time.Time   `json:"voted_at"`
 	Participant Participant `json:"participant"`
-	// Warnings lists what Decode dropped or changed without refusing the
-	// vote (an invalid email, a phone or name too long), for logs. It never
-	// holds the dropped values themselves.
+	// Warnings lists what Decode dropped or cut without refusing the vote,
+	// for logs: one "participant.<field>: <why>" per contact field (an
+	// invalid email, phone, name or mautic_id; a name cut). It never holds
+	// the values themselves.
 	Warnings []string `json:"-"`
 }
 
 // DecodeError describes why a message body, or one vote in it, was refused.
 // Every DecodeError is permanent: the same body can never decode.
 type DecodeError struct {
-	// Index is the vote's position in the body: 0 for a single object, its
-	// zero-based index for an array. -1 when the body as a whole is at fault.
+	// Index is the vote's position in the body: its zero-based index in an
+	// array (InArray), 0 for a body that is a single vote, -1 when the body
+	// as a whole is at fault.
 	Index int
+	// InArray is true when the body is an array and Index the vote's place
+	// in it.
+	InArray bool
 	// Field is the offending field ("choice", "participant.id"), or empty.
 	Field string
 	// Reason says what is wrong, without the offending value.
 	Reason string
 }
 
-// Error returns, for example, "vote 2: participant.id: is required" or
-// "vote message: body is empty".
+// Error returns, for example, "vote 2: participant.id: is required" for the
+// third vote of an array, "participant.id: is required" for a body that is
+// a single vote, or "vote message: body is empty". The vote is named by its
+// index only in an array, so that a caller that decodes votes one by one
+// and names them by its own index says the index once.
 func (e *DecodeError) Error() string {
 	var b strings.Builder
-	if e.Index < 0 {
+	switch {
+	case e.Index < 0:
 		b.WriteString("vote message: ")
-	} else {
+	case e.InArray:
 		b.WriteString("vote ")
 		b.WriteString(strconv.Itoa(e.Index))
 		b.WriteString(": ")
@@ -188,8 +201,9 @@ func IsPermanent(err error) bool {
 //
 // Fields, all required unless marked optional:
 //   - version: the integer 1. A greater version is refused as
-//     "unsupported message version N (this consumer understands 1)"; the
-//     consumer must be upgraded before the message is redriven.
+//     "unsupported message version N (this consumer understands 1)" (N
+//     shown up to 4 digits); the consumer must be upgraded before the
+//     message is redriven.
 //   - vote_id, conversation_id, comment_id, participant.id: a string, or a
 //     non-negative whole JSON number (kept as its digits). Strings are trimmed
 //     and must then be 1–64 characters without control characters;
@@ -197,26 +211,53 @@ func IsPermanent(err error) bool {
 //   - choice: "agree", "disagree" or "skip" (any case), or EJ's integers 1,
 //     -1 and 0, as numbers or strings.
 //   - voted_at: an RFC 3339 date-time with a time zone, in the years 2000 to
-//     2100.
-//   - channel (optional): a string of at most 64 characters.
-//   - participant.phone (optional): a string, or a JSON number of digits.
-//     Kept raw (see phone.Normalize); one longer than 64 characters is
-//     dropped with a warning.
-//   - participant.email (optional): a plain address, its domain lower-cased.
-//     An invalid one (net/mail cannot parse it, or it has a display name or
-//     angle brackets, or its domain has no dot) is dropped with a warning, not
-//     refused: the contact can still be made from the phone.
-//   - participant.name (optional): trimmed; cut to 255 characters, or
-//     dropped when it holds control characters, with a warning.
-//   - participant.mautic_id (optional): a non-negative integer, as a number
-//     or a string; 0 or "" means none.
+//     2100: YYYY-MM-DDTHH:MM:SS, optionally '.' and fractional digits (not
+//     ','), then Z or an offset from -23:59 to +23:59.
+//   - channel (optional): a string of at most 64 characters without control
+//     characters.
+//   - participant.phone (optional): a string of at most 64 characters
+//     without control characters, kept raw (see phone.Normalize), or a
+//     whole JSON number from 0 to 999999999999999 (15 digits), kept as its
+//     digits.
+//   - participant.email (optional): a plain ASCII address that Mautic stores
+//     as is (see normalizeEmail for the rule), its domain lower-cased, or
+//     converted to punycode when it is not ASCII.
+//   - participant.name (optional): a string, trimmed, without control
+//     characters, cut to 255 characters (with a warning).
+//   - participant.mautic_id (optional): a positive integer up to
+//     MaxMauticID (2^53-1), as a JSON number or a string of its digits
+//     without sign or leading zeros; "" means none. Anything else (0, "007",
+//     "+5", -5, 1.5, "abc", true, a larger number) is dropped.
+//
+// The participant's contact fields (phone, email, name, mautic_id) never
+// refuse a vote: a value the schema refuses, of any JSON type, is dropped
+// (a long name cut) with a warning in Vote.Warnings, and the contact is made
+// from what remains. An empty string means none, like null.
+//
+// Strings must be Unicode text, as RFC 8259 and RFC 7493 (I-JSON) require:
+// bytes that are not UTF-8, or an escaped half of a UTF-16 surrogate pair
+// ("\ud800"), which encoding/json would turn into U+FFFD silently, refuse
+// the vote in the fields above ("must be valid UTF-8 text"), make a contact
+// field dropped with a warning, and are ignored in unknown fields.
 //
 // Optional fields may be null. Unknown fields are ignored at every level, so
 // EJ can add fields without a new version. Keys match exactly ("Vote_ID" is
 // an unknown field), and a repeated key's last value wins, as in JSON Schema
-// validators: every body docs/vote.schema.json accepts, Decode accepts
-// (without warnings), and Decode is lenient only beyond it (surrounding white
-// space, the case of a choice, bad contact details dropped).
+// validators.
+//
+// docs/vote.schema.json states the same rules: Decode refuses a vote exactly
+// when the schema refuses it without its contact fields, keeps a contact
+// field exactly when the schema accepts it, accepts every body the schema
+// accepts without warnings, and every vote it returns marshals to a message
+// the schema accepts. Its only leniencies beyond the schema: white space
+// around a string is trimmed silently (a newline or a tab too), a choice
+// name may be in any case, an email domain that is not ASCII is converted to
+// punycode, and strings that are not Unicode text, which a validator cannot
+// see, are refused or dropped.
+//
+// Errors and warnings name the vote (its index, in an array body) and the
+// field, never the value: no email, phone or name reaches a log or the DLQ
+// reason through them.
 func Decode(body []byte) ([]Vote, error) {
 	if len(body) > MaxBodySize {
 		return nil, bodyError(fmt.Sprintf("body is %d bytes, more than the %d-byte (256 KiB) SQS limit", len(body), MaxBodySize))
@@ -263,7 +304,7 @@ func decodeArray(arr []byte) ([]Vote, error) {
 		}
 		var derr *DecodeError
 		if elem[0] != '{' {
-			derr = &DecodeError{Index: i, Reason: "must be a vote object"}
+			derr = &DecodeError{Index: i, InArray: true, Reason: "must be a vote object"}
 		} else {
 			rv = rawVote{}
 			rv.fill(elem)
@@ -273,6 +314,7 @@ func decodeArray(arr []byte) ([]Vote, error) {
 				votes = append(votes, v)
 				continue
 			}
+			derr.InArray = true
 		}
 		invalid++
 		if invalid <= maxListedErrs {
@@ -427,7 +469,8 @@ const (
 	kindString
 	kindNumber
 	kindObject
-	kindOther // true, false, an array, or an object where none is expected
+	kindOther   // true, false, an array, or an object where none is expected
+	kindBadText // a string that is not Unicode text (see unquote)
 )
 
 // field holds the value of one member of a vote, copied out of the body.
@@ -444,26 +487,88 @@ func (f *field) set(data []byte) {
 	case c == '"':
 		if s, ok := unquote(data); ok {
 			f.kind, f.s = kindString, s
+		} else {
+			f.kind = kindBadText
 		}
 	case c == '-' || '0' <= c && c <= '9':
 		f.kind, f.s = kindNumber, string(data)
 	}
 }
 
-// unquote returns the JSON string data (quotes included) as a Go string.
+// unquote returns the JSON string data (quotes included) as a Go string,
+// or false when it is not Unicode text: it holds bytes that are not UTF-8,
+// or escapes half of a UTF-16 surrogate pair ("\ud800"). encoding/json would
+// turn both into U+FFFD silently. json.Valid has checked the syntax.
 func unquote(data []byte) (string, bool) {
 	if len(data) < 2 {
 		return "", false
 	}
 	inner := data[1 : len(data)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true // no escapes: the common case
-	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
+	if !utf8.Valid(inner) {
 		return "", false
 	}
-	return s, true
+	esc := bytes.IndexByte(inner, '\\')
+	if esc < 0 {
+		return string(inner), true // no escapes: the common case
+	}
+	b := make([]byte, 0, len(inner))
+	b = append(b, inner[:esc]...)
+	for i := esc; i < len(inner); {
+		c := inner[i]
+		if c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		c = inner[i+1]
+		i += 2
+		switch c {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r := hex4(inner[i:])
+			i += 4
+			if utf16.IsSurrogate(r) {
+				// A high surrogate, then an escaped low one.
+				if r >= 0xdc00 || i+6 > len(inner) || inner[i] != '\\' || inner[i+1] != 'u' {
+					return "", false
+				}
+				if r = utf16.DecodeRune(r, hex4(inner[i+2:])); r == utf8.RuneError {
+					return "", false
+				}
+				i += 6
+			}
+			b = utf8.AppendRune(b, r)
+		default: // '"', '\\' or '/'
+			b = append(b, c)
+		}
+	}
+	return string(b), true
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 type rawVote struct {
@@ -585,22 +690,17 @@ func (r *rawVote) vote(index int) (Vote, *DecodeError) {
 	if v.Participant.ID, reason = parseID(pf.ID); reason != "" {
 		return fail("participant.id", reason)
 	}
-	if v.Participant.MauticID, reason = parseMauticID(pf.MauticID); reason != "" {
-		return fail("participant.mautic_id", reason)
-	}
+	// A bad contact detail never refuses the vote: it is dropped (a name
+	// cut) with a warning, and the contact is made from what remains.
 	var warning string
-	if v.Participant.Phone, warning, reason = parsePhone(pf.Phone); reason != "" {
-		return fail("participant.phone", reason)
-	}
+	v.Participant.Phone, warning = parsePhone(pf.Phone)
 	v.warn("participant.phone", warning)
-	if v.Participant.Email, warning, reason = parseEmail(pf.Email); reason != "" {
-		return fail("participant.email", reason)
-	}
+	v.Participant.Email, warning = parseEmail(pf.Email)
 	v.warn("participant.email", warning)
-	if v.Participant.Name, warning, reason = parseName(pf.Name); reason != "" {
-		return fail("participant.name", reason)
-	}
+	v.Participant.Name, warning = parseName(pf.Name)
 	v.warn("participant.name", warning)
+	v.Participant.MauticID, warning = parseMauticID(pf.MauticID)
+	v.warn("participant.mautic_id", warning)
 	return v, nil
 }
 
@@ -611,19 +711,20 @@ func (v *Vote) warn(field, warning string) {
 }
 
 const (
-	reasonRequired    = "is required"
-	reasonInteger     = "must be an integer"
-	reasonID          = "must be a string or a whole number"
-	reasonEmpty       = "must not be empty"
-	reasonControl     = "must not contain control characters"
-	reasonTooLongID   = "must be at most 64 characters"
-	reasonNegative    = "must not be negative"
-	reasonChoice      = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
-	reasonTime        = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
-	reasonTimeRange   = "must be in the years 2000 to 2100"
-	reasonString      = "must be a string"
-	reasonStringOrNum = "must be a string or a number"
-	reasonMauticID    = "must be a non-negative integer, as a number or a string"
+	reasonRequired  = "is required"
+	reasonInteger   = "must be an integer"
+	reasonID        = "must be a string or a whole number"
+	reasonEmpty     = "must not be empty"
+	reasonControl   = "must not contain control characters"
+	reasonTooLongID = "must be at most 64 characters"
+	reasonNegative  = "must not be negative"
+	reasonChoice    = `must be "agree", "disagree" or "skip" (or 1, -1, 0)`
+	reasonTime      = "must be an RFC 3339 date-time with a time zone, like 2026-11-26T12:00:00Z"
+	reasonTimeRange = "must be in the years 2000 to 2100"
+	reasonUTF8      = "must be valid UTF-8 text (no invalid bytes or lone surrogate escapes)"
+	reasonOffset    = "must have a time zone offset from -23:59 to +23:59 (hours below 24, minutes below 60)"
+	reasonComma     = "must separate fractional seconds with '.', not ',' (RFC 3339)"
+	reasonString    = "must be a string"
 )
 
 func checkVersion(f field) string {
@@ -640,17 +741,19 @@ func checkVersion(f field) string {
 		return reasonInteger
 	case neg || digits == "0":
 		return "must be a positive integer"
-	case class == numTooLarge:
-		lit := f.s
-		if len(lit) > 24 {
-			lit = lit[:24] + "…"
-		}
-		return fmt.Sprintf("unsupported message version %s (this consumer understands %d)", lit, MessageVersion)
+	case class == numTooLarge || len(digits) > maxEchoedVersion:
+		// Not echoed: a number that long is no version, and might be a
+		// phone sent in the wrong field.
+		return fmt.Sprintf("unsupported message version, a number of more than %d digits (this consumer understands %d)", maxEchoedVersion, MessageVersion)
 	case digits != "1":
 		return fmt.Sprintf("unsupported message version %s (this consumer understands %d)", digits, MessageVersion)
 	}
 	return ""
 }
+
+// maxEchoedVersion is the most digits of an unsupported version that an
+// error repeats.
+const maxEchoedVersion = 4
 
 // parseID reads a required id: a string or a non-negative whole number.
 func parseID(f field) (string, string) {
@@ -668,6 +771,8 @@ func parseID(f field) (string, string) {
 			return "", reasonTooLongID
 		}
 		return digits, ""
+	case kindBadText:
+		return "", reasonUTF8
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		if s == "" {
@@ -715,6 +820,8 @@ func parseChoice(f field) (Choice, string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return 0, reasonRequired
+	case kindBadText:
+		return 0, reasonUTF8
 	case kindNumber:
 		switch digits, neg, class := wholeNumber(f.s); {
 		case class != numWhole:
@@ -742,11 +849,18 @@ func parseTime(f field) (time.Time, string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return time.Time{}, reasonRequired
+	case kindBadText:
+		return time.Time{}, reasonUTF8
 	case kindString:
 	default:
 		return time.Time{}, reasonTime
 	}
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f.s))
+	s := strings.TrimSpace(f.s)
+	if reason := checkDateTime(s); reason != "" {
+		return time.Time{}, reason
+	}
+	// time.Parse checks the calendar (February 30, hour 24, second 60).
+	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return time.Time{}, reasonTime
 	}
@@ -756,6 +870,50 @@ func parseTime(f field) (time.Time, string) {
 	return t, ""
 }
 
+// checkDateTime checks the shape of an RFC 3339 date-time with a time zone,
+// as docs/vote.schema.json's pattern does:
+// YYYY-MM-DDTHH:MM:SS, an optional '.' and digits, then Z or ±HH:MM with
+// HH below 24 and MM below 60. time.Parse alone is laxer: it takes ',' before
+// the fraction, and offsets such as +24:00 or +01:60, which Time.MarshalJSON
+// then cannot write back (or writes as another offset).
+func checkDateTime(s string) string {
+	const layout = "0000-00-00T00:00:00"
+	if len(s) < len(layout)+1 {
+		return reasonTime
+	}
+	for i := 0; i < len(layout); i++ {
+		if c := s[i]; layout[i] == '0' && (c < '0' || c > '9') || layout[i] != '0' && c != layout[i] {
+			return reasonTime
+		}
+	}
+	rest := s[len(layout):]
+	if rest[0] == '.' || rest[0] == ',' {
+		i := 1
+		for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
+			i++
+		}
+		if i == 1 {
+			return reasonTime
+		}
+		if rest[0] == ',' {
+			return reasonComma
+		}
+		rest = rest[i:]
+	}
+	switch {
+	case rest == "Z":
+		return ""
+	case len(rest) != 6 || rest[0] != '+' && rest[0] != '-' || rest[3] != ':' ||
+		!isDigit(rest[1]) || !isDigit(rest[2]) || !isDigit(rest[4]) || !isDigit(rest[5]):
+		return reasonTime
+	case rest[1:3] > "23" || rest[4] > '5':
+		return reasonOffset
+	}
+	return ""
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 func parseChannel(f field) (string, string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
@@ -763,118 +921,296 @@ func parseChannel(f field) (string, string) {
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		return s, checkText(s, maxIDLen)
+	case kindBadText:
+		return "", reasonUTF8
 	}
 	return "", reasonString
 }
 
+// MaxMauticID is the greatest participant.mautic_id Decode keeps: 2^53-1,
+// the greatest integer every JSON implementation reads exactly (RFC 7493).
+const MaxMauticID = 1<<53 - 1
+
+// parseMauticID returns participant.mautic_id, or a warning when it is not a
+// positive integer up to MaxMauticID: a JSON number of that value (in any
+// form, 5531 or 5.531e3, as JSON Schema reads it), or a string of its decimal
+// digits without sign or leading zeros. An invalid one is dropped, never
+// refusing the vote: the contact is then found by its email or phone.
 func parseMauticID(f field) (int64, string) {
+	const warning = "not a positive integer up to 9007199254740991 (2^53-1); ignored"
 	var digits string
 	switch f.kind {
 	case kindAbsent, kindNull:
 		return 0, ""
+	case kindBadText:
+		return 0, warnUTF8
 	case kindNumber:
 		d, neg, class := wholeNumber(f.s)
 		if class != numWhole || neg {
-			return 0, reasonMauticID
+			return 0, warning
 		}
 		digits = d
 	case kindString:
 		digits = strings.TrimSpace(f.s)
 		if digits == "" {
-			return 0, ""
+			return 0, "" // "" means none, as for the other fields
 		}
 	default:
-		return 0, reasonMauticID
+		return 0, warning
 	}
-	id, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || id < 0 {
-		return 0, reasonMauticID
+	// Canonical digits only: ParseInt alone would take "+5" and "007".
+	if len(digits) > 16 || digits[0] < '1' || digits[0] > '9' {
+		return 0, warning
+	}
+	var id int64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, warning
+		}
+		id = id*10 + int64(c-'0')
+	}
+	if id > MaxMauticID {
+		return 0, warning
 	}
 	return id, ""
 }
 
-// parsePhone returns the raw phone, a warning when it was dropped, or a
-// reason when its type is wrong.
-func parsePhone(f field) (phone, warning, reason string) {
+// Warnings for contact details. None holds the dropped value.
+const (
+	warnNotString    = "not a string; ignored"
+	warnUTF8         = "not valid UTF-8 text (invalid bytes or lone surrogate escapes); ignored"
+	warnControl      = "contains control characters; ignored"
+	warnPhoneType    = "not a string or a number; ignored"
+	warnPhoneNumber  = "a number must be whole, from 0 to 999999999999999 (15 digits); ignored"
+	warnPhoneTooLong = "longer than 64 characters; ignored"
+	warnNameCut      = "longer than 255 characters; cut"
+)
+
+// maxPhoneNumberLen is the most digits of a phone sent as a JSON number:
+// E.164's maximum.
+const maxPhoneNumberLen = 15
+
+// parsePhone returns the raw phone, or a warning when it is dropped: a
+// string of at most 64 characters without control characters, or a whole
+// JSON number from 0 to 15 digits (read by its value, as JSON Schema reads
+// it: 6.1999998888e10 is 61999998888). A negative number, a fraction or a
+// larger number is not a phone.
+func parsePhone(f field) (phone, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
-		return "", "", ""
+		return "", ""
+	case kindBadText:
+		return "", warnUTF8
 	case kindNumber:
 		digits, neg, class := wholeNumber(f.s)
-		if class != numWhole || neg {
-			return "", "not a phone number; ignored", ""
+		if class != numWhole || neg || len(digits) > maxPhoneNumberLen {
+			return "", warnPhoneNumber
 		}
-		return digits, "", ""
+		return digits, ""
 	case kindString:
 		s := strings.TrimSpace(f.s)
-		if utf8.RuneCountInString(s) > maxPhoneLen {
-			return "", "longer than 64 characters; ignored", ""
+		n := 0
+		for _, r := range s {
+			if unicode.IsControl(r) {
+				return "", warnControl
+			}
+			n++
 		}
-		return s, "", ""
+		if n > maxPhoneLen {
+			return "", warnPhoneTooLong
+		}
+		return s, ""
 	}
-	return "", "", reasonStringOrNum
+	return "", warnPhoneType
 }
 
-func parseEmail(f field) (email, warning, reason string) {
+// parseEmail returns the address as normalizeEmail keeps it, or a warning
+// when it is dropped.
+func parseEmail(f field) (email, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
-		return "", "", ""
+		return "", ""
+	case kindBadText:
+		return "", warnUTF8
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		if s == "" {
-			return "", "", ""
+			return "", ""
 		}
-		if e, ok := normalizeEmail(s); ok {
-			return e, "", ""
-		}
-		return "", "not a plain email address; ignored", ""
+		return normalizeEmail(s)
 	}
-	return "", "", reasonString
+	return "", warnNotString
 }
 
-// normalizeEmail accepts a bare address (no display name, no angle
-// brackets) whose domain has a dot, and lower-cases the domain. The local
-// part is kept as is: it may be case-sensitive.
-func normalizeEmail(s string) (string, bool) {
-	if len(s) > maxEmailLen {
-		return "", false
+// Why an email is dropped. None holds the address.
+const (
+	warnEmailPlain    = "not a plain ASCII address like ana@example.org; ignored"
+	warnEmailNonASCII = "has non-ASCII characters before the @, which Mautic would strip; ignored"
+	warnEmailIDNA     = "its domain has no ASCII (IDNA) form; ignored"
+	warnEmailIP       = "its domain is an IP address, which Mautic refuses; ignored"
+)
+
+// emailDomains converts a Unicode domain to ASCII (punycode) as browsers do
+// (UTS #46, non-transitional), checking label and name lengths.
+var emailDomains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true), idna.Transitional(false))
+
+// normalizeEmail returns s as Mautic will store it, or a warning when Mautic
+// would change or refuse it. It keeps a plain ASCII address, the rule
+// docs/vote.schema.json's pattern states:
+//
+//   - a dot-atom local part of 1 to 64 bytes: letters, digits and
+//     ! # $ ' + = ? _ ` { | } ~ -, in runs separated by single dots. Not
+//     % & * ^, which Mautic's validator refuses, nor /, which its sanitizer
+//     strips; nor anything non-ASCII, which it strips too (joão@… would be
+//     stored as joo@…, another person's address, and email is the key);
+//   - '@' and a host name of at least two labels of 1 to 63 letters, digits
+//     and inner hyphens, the last one starting with a letter (so no IP
+//     address, no underscore, no trailing dot);
+//   - at most 254 bytes in all.
+//
+// The domain is lower-cased; a domain that is not ASCII is converted to
+// punycode first (ana@münchen.de becomes ana@xn--mnchen-3ya.de). The local
+// part keeps its case: it may be case-sensitive.
+func normalizeEmail(s string) (email, warning string) {
+	at := strings.IndexByte(s, '@')
+	if at < 0 {
+		return "", warnEmailPlain
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return "", false
+	local, domain := s[:at], s[at+1:]
+	if !isASCII(local) {
+		return "", warnEmailNonASCII
 	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 {
-		return "", false
+	if !validLocalPart(local) {
+		return "", warnEmailPlain
 	}
-	domain := s[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "", false
+	if !isASCII(domain) {
+		d, err := emailDomains.ToASCII(domain)
+		if err != nil {
+			return "", warnEmailIDNA
+		}
+		domain = d
 	}
-	return s[:at+1] + strings.ToLower(domain), true
+	if isIPDomain(domain) {
+		return "", warnEmailIP
+	}
+	if domain = strings.ToLower(domain); !validHostName(domain) {
+		return "", warnEmailPlain
+	}
+	if len(local)+1+len(domain) > maxEmailLen {
+		return "", warnEmailPlain
+	}
+	if len(local)+1+len(domain) == len(s) && s[at+1:] == domain {
+		return s, ""
+	}
+	return local + "@" + domain, ""
 }
 
-func parseName(f field) (name, warning, reason string) {
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// atext marks the characters of a dot-atom's runs that Mautic keeps and
+// accepts: RFC 5322's atext without % & * ^ (refused) and / (stripped).
+var atext = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$'+=?_`{|}~-" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validLocalPart(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '.' {
+			if s[i-1] == '.' {
+				return false
+			}
+		} else if !atext[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validHostName reports whether d (lower case) is at least two labels of 1
+// to 63 letters, digits and inner hyphens, the last starting with a letter.
+func validHostName(d string) bool {
+	labels := 0
+	for {
+		dot := strings.IndexByte(d, '.')
+		label := d
+		if dot >= 0 {
+			label = d[:dot]
+		}
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+		labels++
+		if dot < 0 {
+			return labels >= 2 && 'a' <= label[0] && label[0] <= 'z'
+		}
+		d = d[dot+1:]
+	}
+}
+
+// isIPDomain reports whether d is an address literal ([1.2.3.4],
+// [IPv6:…]) or only digits and dots, like 192.168.0.1.
+func isIPDomain(d string) bool {
+	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
+		return true
+	}
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return strings.IndexByte(d, '.') > 0
+}
+
+// parseName returns the trimmed name, cut to 255 characters with a
+// warning, or a warning when it is dropped for holding control characters.
+func parseName(f field) (name, warning string) {
 	switch f.kind {
 	case kindAbsent, kindNull:
-		return "", "", ""
+		return "", ""
+	case kindBadText:
+		return "", warnUTF8
 	case kindString:
 		s := strings.TrimSpace(f.s)
 		n := 0
 		for i, r := range s {
 			if unicode.IsControl(r) {
-				return "", "contains control characters; ignored", ""
+				return "", warnControl
 			}
 			if n == maxNameLen {
 				// Cut, and trim again so that decoding the result anew
 				// gives the same name.
-				return strings.TrimRightFunc(s[:i], unicode.IsSpace), "longer than 255 characters; cut", ""
+				return strings.TrimRightFunc(s[:i], unicode.IsSpace), warnNameCut
 			}
 			n++
 		}
-		return s, "", ""
+		return s, ""
 	}
-	return "", "", reasonString
+	return "", warnNotString
 }
 
 // numberClass says whether a JSON number is a whole number Decode can use.

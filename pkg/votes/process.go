@@ -257,6 +257,12 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 			v.set(i, Dead, err.Error(), 0)
 		}
 		for _, d := range decoded {
+			if len(d.Warnings) > 0 {
+				// What Decode dropped or cut; the warnings name fields,
+				// never their values.
+				p.opts.Logger.WarnContext(ctx, "vote fields dropped", "conversation_id", d.ConversationID, "vote_id", d.VoteID,
+					"participant_id", d.Participant.ID, "warnings", d.Warnings)
+			}
 			byConv[d.ConversationID] = append(byConv[d.ConversationID], vote{Vote: d, msg: i})
 		}
 	}

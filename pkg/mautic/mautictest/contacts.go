@@ -293,14 +293,26 @@ func validEmail(s string) bool {
 	return (last[0] >= 'a' && last[0] <= 'z') || (last[0] >= 'A' && last[0] <= 'Z')
 }
 
+// refusedDomain reports whether the e-mail's domain is one of
+// Options.RefuseEmailDomains.
+func (s *Sim) refusedDomain(email string) bool {
+	_, domain, _ := strings.Cut(email, "@")
+	for _, d := range s.opts.RefuseEmailDomains {
+		if strings.EqualFold(domain, d) {
+			return true
+		}
+	}
+	return false
+}
+
 // validationError is a form error: the message and the details object.
 type validationError struct {
 	msg     string
 	details []byte
 }
 
-func validateInput(in *contactInput) *validationError {
-	if v, ok := in.vals[fEmail]; ok && v != "" && !validEmail(v) {
+func (s *Sim) validateInput(in *contactInput) *validationError {
+	if v, ok := in.vals[fEmail]; ok && v != "" && (!validEmail(v) || s.refusedDomain(v)) {
 		d := []byte(`{"email":[`)
 		d = appendJSONString(d, v+" is invalid.")
 		d = append(d, "]}"...)
@@ -529,7 +541,7 @@ type outcome struct {
 // contact sharing a unique identifier (200), else create one (201).
 func (s *Sim) createOrMatch(in *contactInput) outcome {
 	existing := s.findUnique(in)
-	if verr := validateInput(in); verr != nil {
+	if verr := s.validateInput(in); verr != nil {
 		return outcome{status: http.StatusBadRequest, verr: verr}
 	}
 	now := s.nowSec()
@@ -549,7 +561,7 @@ func (s *Sim) edit(c *contact, in *contactInput, put bool) outcome {
 		if !put {
 			return outcome{status: http.StatusNotFound}
 		}
-		if verr := validateInput(in); verr != nil {
+		if verr := s.validateInput(in); verr != nil {
 			return outcome{status: http.StatusBadRequest, verr: verr}
 		}
 		now := s.nowSec()
@@ -557,7 +569,7 @@ func (s *Sim) edit(c *contact, in *contactInput, put bool) outcome {
 		order := s.apply(c, in, modePut, now)
 		return outcome{status: http.StatusCreated, c: c, ro: renderOpts{shapeNew: true, put: true, tagOrder: order}}
 	}
-	if verr := validateInput(in); verr != nil {
+	if verr := s.validateInput(in); verr != nil {
 		return outcome{status: http.StatusBadRequest, c: c, verr: verr, ro: renderOpts{noAll: true}}
 	}
 	now := s.nowSec()

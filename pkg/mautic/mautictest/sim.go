@@ -28,6 +28,11 @@ type Options struct {
 	Username, Password string
 	// BatchLimit is api_batch_max_limit; default 200.
 	BatchLimit int
+	// RefuseEmailDomains are e-mail domains refused as invalid on top of
+	// Mautic's own rules, as a stricter validator (a plugin, a later
+	// version) would: tests of what a client does when Mautic refuses an
+	// address it thought fine.
+	RefuseEmailDomains []string
 	// Version is sent in the Mautic-Version header; default "5.1.0".
 	Version string
 	// Start is the simulator clock at New; default time.Now(). The clock runs
