@@ -15,12 +15,13 @@ import (
 
 // Clock is the time the suite runs an implementation at.
 type Clock struct {
-	// Now is the suite's present. Every time the suite passes to a store
-	// lies within four days of Now, and it stores no expiry (of a state or
-	// a vote) nor lease end earlier than Now minus one hour, except the
-	// expired votes it marks when VotesExpireOnRead is set. A store whose
-	// backend deletes expired items by itself needs a Now far enough ahead
-	// of the real clock that none of them expires for real during the test.
+	// Now is the suite's present: the times it passes to a store (now
+	// arguments, expiries, lease ends) are Now give or take some hours or
+	// days. It stores no expiry (of a state or a vote) nor lease end
+	// earlier than an hour before Now, except the expired votes it marks
+	// when VotesExpireOnRead is set. A store whose backend deletes expired
+	// items by itself needs a Now far enough ahead of the real clock that
+	// none of them expires for real during the test.
 	Now time.Time
 
 	// VotesExpireOnRead says that the store's SeenVotes compares expiries
