@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,7 +83,8 @@ func fullConnection(id string) connection.Connection {
 	}
 }
 
-// inUTC is what a connection reads back as: every time in UTC.
+// inUTC is what a connection reads back as: every time in UTC. (The store
+// contracts are checked by the storetest suite: see TestConformance.)
 func inUTC(c connection.Connection) connection.Connection {
 	for _, t := range []*time.Time{&c.CreatedAt, &c.UpdatedAt, &c.ConnectedAt, &c.TokenRefreshedAt, &c.LastSyncAt} {
 		if !t.IsZero() {
@@ -97,46 +97,6 @@ func inUTC(c connection.Connection) connection.Connection {
 		c.LastError = &e
 	}
 	return c
-}
-
-func TestConnectionRoundTrip(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	tests := []struct {
-		name string
-		puts []connection.Connection // in order; the last is what reads back
-	}{
-		{name: "every field", puts: []connection.Connection{fullConnection("1")}},
-		{name: "only required fields", puts: []connection.Connection{{ConversationID: "2", Status: connection.StatusPending}}},
-		{name: "last error without time", puts: []connection.Connection{{
-			ConversationID: "3", Status: connection.StatusNeedsReauthorization,
-			LastError: &connection.LastError{Code: "invalid_grant", Message: "refresh token rejected"},
-		}}},
-		{name: "replace removes fields", puts: []connection.Connection{
-			fullConnection("4"),
-			{ConversationID: "4", Status: connection.StatusPending, MauticURL: "https://other.example.org", Generation: 4},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, c := range tt.puts {
-				if err := s.PutConnection(ctx, c); err != nil {
-					t.Fatalf("PutConnection: %v", err)
-				}
-			}
-			want := inUTC(tt.puts[len(tt.puts)-1])
-			got, err := s.GetConnection(ctx, want.ConversationID)
-			if err != nil {
-				t.Fatalf("GetConnection: %v", err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("GetConnection =\n%+v\nwant\n%+v", got, want)
-			}
-			if got.LastError != nil && want.LastError != nil && *got.LastError != *want.LastError {
-				t.Errorf("LastError = %+v, want %+v", *got.LastError, *want.LastError)
-			}
-		})
-	}
 }
 
 func TestConnectionAttributes(t *testing.T) {
@@ -190,234 +150,14 @@ func TestConnectionAttributes(t *testing.T) {
 	})
 }
 
-func TestNotFound(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		op   func() error
-	}{
-		{"GetConnection", func() error { _, err := s.GetConnection(ctx, "missing"); return err }},
-		{"UpdateStatus", func() error {
-			return s.UpdateStatus(ctx, "missing", connection.StatusConnected, &connection.LastError{Code: "x", Message: "y"})
-		}},
-		{"AddStats", func() error {
-			return s.AddStats(ctx, "missing", connection.Stats{VotesSynced: 1, SyncedAt: now, ClearLastError: true})
-		}},
-		{"TakeState", func() error { _, err := s.TakeState(ctx, "missing", now); return err }},
-		{"MarkTokenRefreshed", func() error { return s.MarkTokenRefreshed(ctx, "missing", now) }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.op(); !errors.Is(err, connection.ErrNotFound) {
-				t.Errorf("err = %v, want ErrNotFound", err)
-			}
-			// A failed conditional update must not have created anything.
-			if item := rawItem(t, s, "conv#missing", "meta"); item != nil {
-				t.Errorf("item conv#missing exists after %s: %v", tt.name, item)
-			}
-		})
-	}
-}
-
-func TestUpdateStatus(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name    string
-		status  connection.Status
-		lastErr *connection.LastError
-	}{
-		{"sets status and error", connection.StatusNeedsReauthorization, &connection.LastError{Code: "invalid_grant", Message: "refresh token rejected", At: at}},
-		{"nil error clears it", connection.StatusConnected, nil},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := fullConnection(strconv.Itoa(i))
-			if err := s.PutConnection(ctx, c); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.UpdateStatus(ctx, c.ConversationID, tt.status, tt.lastErr); err != nil {
-				t.Fatalf("UpdateStatus: %v", err)
-			}
-			got, err := s.GetConnection(ctx, c.ConversationID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := inUTC(c)
-			want.Status, want.LastError = tt.status, tt.lastErr
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("after UpdateStatus =\n%+v\nwant\n%+v", got, want)
-			}
-		})
-	}
-}
-
-func TestAddStats(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	synced := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	newErr := &connection.LastError{Code: "mautic_rate_limited", Message: "429", At: synced}
-	tests := []struct {
-		name   string
-		stats  connection.Stats
-		change func(*connection.Connection) // from the stored connection to the expected one
-	}{
-		{
-			name:  "counters only",
-			stats: connection.Stats{VotesSynced: 10, ContactsCreated: 4, VotesSkipped: 1},
-			change: func(c *connection.Connection) {
-				c.VotesSynced += 10
-				c.ContactsCreated += 4
-				c.VotesSkipped++
-			},
-		},
-		{
-			name:   "synced at",
-			stats:  connection.Stats{VotesSynced: 1, SyncedAt: synced},
-			change: func(c *connection.Connection) { c.VotesSynced++; c.LastSyncAt = synced },
-		},
-		{
-			name:   "clear last error",
-			stats:  connection.Stats{ClearLastError: true},
-			change: func(c *connection.Connection) { c.LastError = nil },
-		},
-		{
-			name:   "set last error",
-			stats:  connection.Stats{LastError: newErr},
-			change: func(c *connection.Connection) { c.LastError = newErr },
-		},
-		{
-			name:   "set wins over clear",
-			stats:  connection.Stats{LastError: newErr, ClearLastError: true},
-			change: func(c *connection.Connection) { c.LastError = newErr },
-		},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := fullConnection(strconv.Itoa(i))
-			if err := s.PutConnection(ctx, c); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.AddStats(ctx, c.ConversationID, tt.stats); err != nil {
-				t.Fatalf("AddStats: %v", err)
-			}
-			got, err := s.GetConnection(ctx, c.ConversationID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := inUTC(c)
-			tt.change(&want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("after AddStats =\n%+v\nwant\n%+v", got, want)
-			}
-		})
-	}
-	t.Run("counters start from a connection without any", func(t *testing.T) {
-		if err := s.PutConnection(ctx, connection.Connection{ConversationID: "fresh", Status: connection.StatusConnected}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.AddStats(ctx, "fresh", connection.Stats{VotesSynced: 2, ContactsCreated: 1}); err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.GetConnection(ctx, "fresh")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.VotesSynced != 2 || got.ContactsCreated != 1 || got.VotesSkipped != 0 {
-			t.Errorf("counters = %d/%d/%d, want 2/1/0", got.VotesSynced, got.ContactsCreated, got.VotesSkipped)
-		}
-	})
-	t.Run("concurrent adds sum exactly", func(t *testing.T) {
-		const goroutines, adds = 8, 10
-		if err := s.PutConnection(ctx, connection.Connection{ConversationID: "busy", Status: connection.StatusConnected}); err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		errs := make(chan error, goroutines*adds)
-		for range goroutines {
-			wg.Go(func() {
-				for range adds {
-					errs <- s.AddStats(ctx, "busy", connection.Stats{VotesSynced: 3, ContactsCreated: 2, VotesSkipped: 1, SyncedAt: synced})
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatalf("AddStats: %v", err)
-			}
-		}
-		got, err := s.GetConnection(ctx, "busy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		const n = goroutines * adds
-		if got.VotesSynced != 3*n || got.ContactsCreated != 2*n || got.VotesSkipped != n {
-			t.Errorf("counters = %d/%d/%d, want %d/%d/%d", got.VotesSynced, got.ContactsCreated, got.VotesSkipped, 3*n, 2*n, n)
-		}
-	})
-}
-
-func TestDeleteConnection(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	if err := s.PutConnection(ctx, fullConnection("1")); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		if err := s.DeleteConnection(ctx, "1"); err != nil {
-			t.Fatalf("DeleteConnection #%d: %v", i+1, err)
-		}
-		if _, err := s.GetConnection(ctx, "1"); !errors.Is(err, connection.ErrNotFound) {
-			t.Errorf("GetConnection after delete #%d: err = %v, want ErrNotFound", i+1, err)
-		}
-	}
-}
-
-func TestTakeState(t *testing.T) {
+// TestStateItem: a state's ttl is its expiry rounded up to the second, and
+// a state without expiry is refused (TTL could never remove it).
+func TestStateItem(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	expires := t0.Add(10*time.Minute + 500*time.Millisecond).In(saoPaulo)
 	state := func(name string) connection.PendingState {
 		return connection.PendingState{State: name, ConversationID: "42", Generation: 2, BrowserHash: "ab12cd", ExpiresAt: expires}
-	}
-	tests := []struct {
-		name    string
-		now     time.Time
-		wantErr error
-	}{
-		{"before expiry", expires.Add(-time.Nanosecond), nil},
-		{"long before expiry", expires.Add(-10 * time.Minute), nil},
-		{"at expiry", expires, connection.ErrNotFound},
-		{"after expiry", expires.Add(time.Hour), connection.ErrNotFound},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			st := state(t.Name())
-			if err := s.PutState(ctx, st); err != nil {
-				t.Fatalf("PutState: %v", err)
-			}
-			got, err := s.TakeState(ctx, st.State, tt.now)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("TakeState: err = %v, want %v", err, tt.wantErr)
-			}
-			if tt.wantErr == nil {
-				want := st
-				want.ExpiresAt = expires.UTC()
-				if got != want {
-					t.Errorf("TakeState = %+v, want %+v", got, want)
-				}
-			}
-			// Taken or expired, it is gone: a second take finds nothing,
-			// even before expiry.
-			if _, err := s.TakeState(ctx, st.State, expires.Add(-time.Hour)); !errors.Is(err, connection.ErrNotFound) {
-				t.Errorf("second TakeState: err = %v, want ErrNotFound", err)
-			}
-		})
 	}
 	t.Run("ttl rounds the expiry up", func(t *testing.T) {
 		if err := s.PutState(ctx, state("ttl")); err != nil {
@@ -436,40 +176,6 @@ func TestTakeState(t *testing.T) {
 			t.Error("PutState without ExpiresAt succeeded, want an error")
 		}
 	})
-}
-
-func TestTakeStateConcurrently(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	now := t0
-	for round := range 10 {
-		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
-			st := connection.PendingState{State: fmt.Sprintf("race-%d", round), ConversationID: "42", ExpiresAt: now.Add(10 * time.Minute)}
-			if err := s.PutState(ctx, st); err != nil {
-				t.Fatal(err)
-			}
-			var wg sync.WaitGroup
-			errs := make([]error, 2)
-			for i := range errs {
-				wg.Go(func() { _, errs[i] = s.TakeState(ctx, st.State, now) })
-			}
-			wg.Wait()
-			var won, lost int
-			for _, err := range errs {
-				switch {
-				case err == nil:
-					won++
-				case errors.Is(err, connection.ErrNotFound):
-					lost++
-				default:
-					t.Fatalf("TakeState: %v", err)
-				}
-			}
-			if won != 1 || lost != 1 {
-				t.Errorf("%d takes won and %d found nothing, want 1 and 1", won, lost)
-			}
-		})
-	}
 }
 
 func TestListConnections(t *testing.T) {

@@ -32,56 +32,6 @@ func fullSecret(tag string) connection.Secret {
 	}
 }
 
-func TestSecrets(t *testing.T) {
-	tests := []struct {
-		name string
-		puts []connection.Secret // in order; the last one is what Get returns
-	}{
-		{name: "with token", puts: []connection.Secret{fullSecret("a")}},
-		{name: "client secret only", puts: []connection.Secret{{ClientSecret: "cs"}}},
-		{name: "replace drops the old token", puts: []connection.Secret{fullSecret("a"), {ClientSecret: "new"}}},
-		{name: "replace with a refreshed token", puts: []connection.Secret{fullSecret("a"), fullSecret("b")}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := openStore(t, dir)
-			ctx := t.Context()
-			for _, sec := range tt.puts {
-				if err := s.PutSecret(ctx, "42", sec); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want := tt.puts[len(tt.puts)-1]
-			got, err := s.GetSecret(ctx, "42")
-			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Errorf("GetSecret\n got %+v, %v\nwant %+v", got, err, want)
-			}
-
-			s.Close()
-			s = openStore(t, dir)
-			got, err = s.GetSecret(ctx, "42")
-			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Errorf("GetSecret after reopen\n got %+v, %v\nwant %+v", got, err, want)
-			}
-
-			if err := s.DeleteSecret(ctx, "42"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.GetSecret(ctx, "42"); !errors.Is(err, connection.ErrNotFound) {
-				t.Errorf("GetSecret after delete: %v, want ErrNotFound", err)
-			}
-		})
-	}
-
-	t.Run("empty conversation id refused", func(t *testing.T) {
-		s := newStore(t)
-		if err := s.PutSecret(t.Context(), "", fullSecret("a")); err == nil {
-			t.Error("PutSecret with an empty conversation id succeeded")
-		}
-	})
-}
-
 // TestEncryptedAtRest reads the raw database file: no secret may be in it
 // in plaintext, while the (non-secret) metadata is, which shows the search
 // would find a plaintext secret if there were one.

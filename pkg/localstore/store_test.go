@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,33 +276,19 @@ func TestOpenRefusesUnknownFormat(t *testing.T) {
 	}
 }
 
-// TestNotFound mirrors, method by method, what the interfaces promise for
-// something that is not there.
-func TestNotFound(t *testing.T) {
+// TestQueueNotFound: what the queue's methods do with a message that is
+// not there. (The store contracts' not-found cases are in the storetest
+// suite.)
+func TestQueueNotFound(t *testing.T) {
 	s := newStore(t)
 	tests := []struct {
 		name    string
 		op      func(ctx context.Context) error
 		wantErr error // nil: must succeed
 	}{
-		{"GetConnection", func(ctx context.Context) error { _, err := s.GetConnection(ctx, "missing"); return err }, connection.ErrNotFound},
-		{"UpdateStatus", func(ctx context.Context) error {
-			return s.UpdateStatus(ctx, "missing", connection.StatusConnected, nil)
-		}, connection.ErrNotFound},
-		{"AddStats", func(ctx context.Context) error {
-			return s.AddStats(ctx, "missing", connection.Stats{VotesSynced: 1})
-		}, connection.ErrNotFound},
-		{"DeleteConnection", func(ctx context.Context) error { return s.DeleteConnection(ctx, "missing") }, nil},
-		{"TakeState", func(ctx context.Context) error { _, err := s.TakeState(ctx, "missing", t0); return err }, connection.ErrNotFound},
-		{"GetSecret", func(ctx context.Context) error { _, err := s.GetSecret(ctx, "missing"); return err }, connection.ErrNotFound},
-		{"DeleteSecret", func(ctx context.Context) error { return s.DeleteSecret(ctx, "missing") }, nil},
 		{"Delete message", func(ctx context.Context) error { return s.Delete(ctx, "999") }, nil},
 		{"Release message", func(ctx context.Context) error { return s.Release(ctx, "999", t0) }, connection.ErrNotFound},
 		{"DeadLetter message", func(ctx context.Context) error { return s.DeadLetter(ctx, "999", "why") }, connection.ErrNotFound},
-		{"MarkTokenRefreshed", func(ctx context.Context) error { return s.MarkTokenRefreshed(ctx, "missing", t0) }, connection.ErrNotFound},
-		{"ReleaseReservation", func(ctx context.Context) error { return s.ReleaseReservation(ctx, "missing", "p", "w") }, nil},
-		{"Unpark", func(ctx context.Context) error { return s.Unpark(ctx, "missing", []string{"v"}) }, nil},
-		{"ReleaseLease", func(ctx context.Context) error { return s.ReleaseLease(ctx, "missing", "w") }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,7 +324,7 @@ func TestContextDone(t *testing.T) {
 		{"Park", func() error {
 			return s.Park(ctx, "42", []votes.ParkedVote{{VoteID: "v", Body: []byte("{}")}})
 		}},
-		{"AcquireLease", func() error { _, err := s.AcquireLease(ctx, leaseKey, "w", t0, t0.Add(time.Minute)); return err }},
+		{"AcquireLease", func() error { _, err := s.AcquireLease(ctx, "refresh#42", "w", t0, t0.Add(time.Minute)); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,14 +348,93 @@ func TestContextDone(t *testing.T) {
 		if v, f, d, err := s.QueueStats(ctx); err != nil || v+f+d != 0 {
 			t.Errorf("QueueStats = %d, %d, %d, %v; want an empty queue", v, f, d, err)
 		}
-		if got := contactsOf(t, s, "42", "p"); len(got) != 0 {
-			t.Errorf("Contacts = %+v, want none", got)
+		if got, err := s.Contacts(ctx, "42", []string{"p"}); err != nil || len(got) != 0 {
+			t.Errorf("Contacts = %+v, %v; want none", got, err)
 		}
-		if got := parkedIDs(t, s, "42", 10); len(got) != 0 {
-			t.Errorf("Parked = %q, want none", got)
+		if got, err := s.Parked(ctx, "42", 10); err != nil || len(got) != 0 {
+			t.Errorf("Parked = %+v, %v; want none", got, err)
 		}
-		if ok := acquire(t, s, "other", t0, t0.Add(time.Minute)); !ok {
-			t.Error("AcquireLease by another owner refused: the cancelled call took the lease")
+		if ok, err := s.AcquireLease(ctx, "refresh#42", "other", t0, t0.Add(time.Minute)); err != nil || !ok {
+			t.Errorf("AcquireLease by another owner = %v, %v; want true: the cancelled call took nothing", ok, err)
+		}
+	})
+}
+
+// TestSurvivesRestart: what a call stored is on disk once it returns, and
+// reads back the same after the store is reopened.
+func TestSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	ctx := t.Context()
+	conn := fullConnection("1")
+	if err := s.PutConnection(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	// A secret with a token, and one whose token a replacement dropped.
+	secrets := map[string]connection.Secret{"1": fullSecret("a"), "2": {ClientSecret: "new"}}
+	for _, put := range []struct {
+		conv string
+		sec  connection.Secret
+	}{{"1", fullSecret("a")}, {"2", fullSecret("b")}, {"2", secrets["2"]}} {
+		if err := s.PutSecret(ctx, put.conv, put.sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := votes.ContactRecord{ParticipantID: "a", ContactID: 11, Fingerprint: "fp", LastActive: t0.Add(-time.Hour)}
+	if err := s.SaveContacts(ctx, "1", []votes.ContactRecord{saved}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Reserve(ctx, "1", "r", "w1", t0, t0.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("Reserve = %v, %v", ok, err)
+	}
+	park(t, s, "1", "p1", "p2", "p3")
+	markVotes(t, s, "1", []string{"v1"}, t0.Add(time.Hour))
+	if ok, err := s.AcquireLease(ctx, "refresh#1", "w1", t0, t0.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("AcquireLease = %v, %v", ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openStore(t, dir)
+	t.Run("connection", func(t *testing.T) {
+		got, err := s.GetConnection(ctx, "1")
+		if err != nil || !reflect.DeepEqual(got, conn) {
+			t.Errorf("GetConnection\n got %+v, %v\nwant %+v", got, err, conn)
+		}
+	})
+	t.Run("secrets", func(t *testing.T) {
+		for conv, want := range secrets {
+			got, err := s.GetSecret(ctx, conv)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("GetSecret(%s)\n got %+v, %v\nwant %+v", conv, got, err, want)
+			}
+		}
+	})
+	t.Run("contact mapping", func(t *testing.T) {
+		got, err := s.Contacts(ctx, "1", []string{"a", "r"})
+		want := map[string]votes.ContactRecord{
+			"a": saved,
+			"r": {ParticipantID: "r", Owner: "w1", LeaseUntil: t0.Add(time.Minute)},
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Contacts\n got %+v, %v\nwant %+v", got, err, want)
+		}
+	})
+	t.Run("parked votes, and parking continues after them", func(t *testing.T) {
+		park(t, s, "1", "p0")
+		if got, want := parkedIDs(t, s, "1", 10), []string{"p1", "p2", "p3", "p0"}; !slices.Equal(got, want) {
+			t.Errorf("Parked = %q, want %q", got, want)
+		}
+	})
+	t.Run("processed votes", func(t *testing.T) {
+		if got, want := seenIDs(t, s, "1", []string{"v1", "v2"}), []string{"v1"}; !slices.Equal(got, want) {
+			t.Errorf("seen = %q, want %q", got, want)
+		}
+	})
+	t.Run("lease", func(t *testing.T) {
+		if ok, err := s.AcquireLease(ctx, "refresh#1", "w2", t0, t0.Add(time.Minute)); err != nil || ok {
+			t.Errorf("AcquireLease by another owner = %v, %v; want false: the lease survives", ok, err)
 		}
 	})
 }

@@ -39,11 +39,23 @@ type ParkedVote struct {
 // the participant → contact mapping and parked votes. Implementations:
 // package dynamostore (AWS) and package localstore (serve).
 type Store interface {
+	Idempotency
+	ContactMap
+	Parking
+}
+
+// Idempotency remembers which votes were processed, so that a redelivered
+// vote is not synced twice.
+type Idempotency interface {
 	// SeenVotes returns which of voteIDs were already processed.
 	SeenVotes(ctx context.Context, conversationID string, voteIDs []string) (map[string]bool, error)
 	// MarkVotes records voteIDs as processed until expires.
 	MarkVotes(ctx context.Context, conversationID string, voteIDs []string, expires time.Time) error
+}
 
+// ContactMap maps a conversation's participants to their Mautic contacts,
+// with reservations so that one worker at a time creates a contact.
+type ContactMap interface {
 	// Contacts returns the records of the participants that have one.
 	Contacts(ctx context.Context, conversationID string, participantIDs []string) (map[string]ContactRecord, error)
 	// Reserve creates a reservation for a participant with no record, or
@@ -57,7 +69,10 @@ type Store interface {
 	// ReleaseReservation deletes a reservation of owner that has no contact (after a
 	// creation failed for good), so a later vote can try again.
 	ReleaseReservation(ctx context.Context, conversationID, participantID, owner string) error
+}
 
+// Parking keeps the votes of a conversation that cannot sync now.
+type Parking interface {
 	// Park keeps votes of a conversation that cannot sync now.
 	Park(ctx context.Context, conversationID string, votes []ParkedVote) error
 	// Parked returns up to limit parked votes of a conversation.
