@@ -620,7 +620,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	}
 	out := Completed{Connection: c}
 	if c.ReturnURL != "" {
-		out.ReturnURL = withQuery(c.ReturnURL, "mautic", "connected")
+		out.ReturnURL = appendQuery(c.ReturnURL, "mautic=connected")
 	}
 	return out, nil
 }
@@ -705,15 +705,25 @@ func probeProblem(err error) (code, msg string, status Status) {
 	}
 }
 
-func withQuery(raw, key, value string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
+// appendQuery adds param ("key=value", already escaped) to the query of
+// raw, a URL, without touching anything else: the query is kept as it was
+// written (its order, its separators, its escapes, keys without a value),
+// "&" is added only when a query is there and does not end with one, and a
+// fragment stays last.
+func appendQuery(raw, param string) string {
+	rest, frag, hasFrag := strings.Cut(raw, "#")
+	switch {
+	case !strings.Contains(rest, "?"):
+		rest += "?" + param
+	case strings.HasSuffix(rest, "?"), strings.HasSuffix(rest, "&"):
+		rest += param
+	default:
+		rest += "&" + param
 	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
+	if hasFrag {
+		rest += "#" + frag
+	}
+	return rest
 }
 
 func randomToken() (string, error) {
