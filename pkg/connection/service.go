@@ -266,8 +266,9 @@ func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecr
 	resp, err := s.hc.Do(req)
 	var denied *safehttp.DeniedError
 	if errors.As(err, &denied) {
-		// The name resolves to a private, loopback… address.
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: the host's " + denied.Error() + "; Mautic must be on a public address", err: err}
+		// The name resolves to a private, loopback… address: say which
+		// class, never the address (DNS answers stay ours).
+		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: " + reason(err) + "; Mautic must be on a public address", err: err}
 	}
 	if err != nil {
 		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
@@ -297,24 +298,12 @@ func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecr
 	}
 }
 
-// reason is a short, secret-free description of a transport error.
+// reason is a short, secret-free description of a transport error that
+// reveals nothing of our network either: no IP address, DNS server or
+// socket address (see safehttp.PublicReason). The error itself goes to the
+// log with the Problem.
 func reason(err error) string {
-	var denied *safehttp.DeniedError
-	if errors.As(err, &denied) {
-		return denied.Error()
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err // drop the URL: keep only what went wrong
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return msg
+	return safehttp.PublicReason(err)
 }
 
 // Get returns the connection's view; a not-yet-connected one carries a

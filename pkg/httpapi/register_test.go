@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -293,7 +294,45 @@ func TestRegisterPreflight(t *testing.T) {
 				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "10.1.2.3"}}),
-			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "10.1.2.3",
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "private network",
+		},
+		{
+			name: "name resolves to loopback",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "127.0.0.1"}}),
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "loopback",
+		},
+		{
+			name: "name resolves to the metadata endpoint in IPv4-mapped form",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "::ffff:169.254.169.254"}}),
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "link-local",
+		},
+		{
+			name: "name does not resolve",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://nowhere.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{}}),
+			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "does not resolve",
+		},
+		{
+			name: "DNS server failure",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc: safehttp.NewClient(safehttp.Options{Resolver: failingResolver{&net.DNSError{
+				Err: "server misbehaving", Name: "mautic.example.org", Server: "10.9.8.7:53", IsTemporary: true,
+			}}}),
+			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "could not be resolved",
 		},
 		{
 			name: "not a Mautic (404)",
@@ -327,6 +366,10 @@ func TestRegisterPreflight(t *testing.T) {
 			msg, _ := v["error"].(map[string]any)["message"].(string)
 			if !strings.Contains(msg, tt.wantInMsg) {
 				t.Errorf("message = %q, want it to contain %q", msg, tt.wantInMsg)
+			}
+			// Neither a DNS answer nor the resolver shows through.
+			if m := revealingRE.FindString(msg); m != "" {
+				t.Errorf("message = %q reveals %q", msg, m)
 			}
 			if _, err := e.Meta.GetConnection(context.Background(), "42"); !isNotFound(err) {
 				t.Errorf("a refused registration was stored (GetConnection err = %v)", err)
@@ -638,13 +681,26 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+// revealingRE matches what an error message must not show of the network
+// behind it: an IPv4 address, an IPv6 address, a DNS server's port, the
+// resolver's or the dialer's words around them.
+var revealingRE = regexp.MustCompile(`\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{1,4}:|:53\b|\blookup\b|\bdial tcp\b|\bon \d`)
+
 // staticResolver answers host names from a table, as a DNS server would.
 type staticResolver map[string]string
 
 func (r staticResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
 	ip, ok := r[host]
 	if !ok {
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		// As the system resolver says it: with the server's address.
+		return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.9.8.7:53", IsNotFound: true}
 	}
 	return []net.IPAddr{{IP: net.ParseIP(ip)}}, nil
+}
+
+// failingResolver fails every lookup with err.
+type failingResolver struct{ err error }
+
+func (r failingResolver) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	return nil, r.err
 }
