@@ -70,14 +70,14 @@ func (h *Handlers) Connections() http.Handler {
 func (h *Handlers) Authorize() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+RouteAuthorize, h.authorize)
-	return withNotFound(mux)
+	return withPageHeaders(withNotFound(mux))
 }
 
 // Callback returns the handler of GET RouteCallback.
 func (h *Handlers) Callback() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+RouteCallback, h.callback)
-	return withNotFound(mux)
+	return withPageHeaders(withNotFound(mux))
 }
 
 // Register adds every route of the three handlers to mux, and "/" to answer

@@ -577,27 +577,63 @@ func asConsentError(err error, target **mautictest.ConsentError) bool {
 	return ok
 }
 
-// TestPageHeaders proves the HTML pages are not cached, not framed and not
-// sniffed.
+// TestPageHeaders proves every response of the browser routes (the pages,
+// the redirects, whose URL carries a signed link, a state or a code) is not
+// cached, framed, sniffed or given away as a referrer.
 func TestPageHeaders(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	resp, err := e.Srv.Client().Get(e.Srv.URL + "/conversations/42/mautic/authorize?link=x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	want := map[string]string{
+	always := map[string]string{
 		"Cache-Control":           "no-store",
+		"Referrer-Policy":         "no-referrer",
+		"X-Frame-Options":         "DENY",
 		"X-Content-Type-Options":  "nosniff",
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-		"Content-Type":            "text/html; charset=utf-8",
 	}
-	for k, w := range want {
-		if got := resp.Header.Get(k); got != w {
-			t.Errorf("%s = %q, want %q", k, got, w)
+	check := func(t *testing.T, p page, wantStatus int, html bool) {
+		t.Helper()
+		if p.Status != wantStatus {
+			t.Fatalf("status = %d (page %q), want %d", p.Status, p.Code(), wantStatus)
+		}
+		for k, w := range always {
+			if got := p.Header.Get(k); got != w {
+				t.Errorf("%s = %q, want %q", k, got, w)
+			}
+		}
+		if got := p.Header.Get("Content-Type"); html && got != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type = %q, want text/html", got)
 		}
 	}
+	withReturn := e.register("42", "https://ej.example.org/c/42")
+	b := e.newBrowser()
+	authorize := b.get(withReturn.str("authorize_url"))
+	t.Run("authorize redirect", func(t *testing.T) { check(t, authorize, http.StatusFound, false) })
+	back := b.get(e.consent(authorize.Header.Get("Location")))
+	e.noteStoredSecret("42")
+	t.Run("callback redirect to return_url", func(t *testing.T) { check(t, back, http.StatusSeeOther, false) })
+
+	noReturn := e.register("7", "")
+	done := e.connect("7", noReturn.str("authorize_url"))
+	t.Run("success page", func(t *testing.T) { check(t, done, http.StatusOK, true) })
+
+	t.Run("authorize error page", func(t *testing.T) {
+		check(t, e.newBrowser().get(e.Base+"/conversations/42/mautic/authorize?link=x"), http.StatusForbidden, true)
+	})
+	t.Run("callback error page", func(t *testing.T) {
+		check(t, e.newBrowser().get(e.Base+"/conversations/42/mautic/callback?code=x"), http.StatusBadRequest, true)
+	})
+	t.Run("invalid conversation page", func(t *testing.T) {
+		check(t, e.newBrowser().get(e.Base+"/conversations/4.2/mautic/callback?code=x&state=y"), http.StatusBadRequest, true)
+	})
+	t.Run("wrong method", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, e.Base+"/conversations/42/mautic/authorize", nil)
+		resp, err := e.Srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		check(t, page{Status: resp.StatusCode, Header: resp.Header}, http.StatusMethodNotAllowed, false)
+	})
 }
 
 // TestSplitFunctions runs the happy path with each route served by its own
