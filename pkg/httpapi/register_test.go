@@ -16,6 +16,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+	"github.com/ejplatform/ej-mautic/pkg/secretstore"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -581,19 +582,29 @@ func TestAPIKeys(t *testing.T) {
 	tests := []struct {
 		name       string
 		header     string // Authorization; "-" for none
+		second     string // a second Authorization header, if any
 		wantStatus int
 		wantCode   string
 	}{
-		{"missing", "-", http.StatusUnauthorized, "missing_api_key"},
-		{"empty bearer", "Bearer ", http.StatusUnauthorized, "missing_api_key"},
-		{"basic scheme", "Basic " + e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
-		{"token without scheme", e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
-		{"wrong key", "Bearer " + strings.Repeat("0", 48), http.StatusUnauthorized, "invalid_api_key"},
-		{"key prefix", "Bearer " + e.Keys[0][:20], http.StatusUnauthorized, "invalid_api_key"},
-		{"key with suffix", "Bearer " + e.Keys[0] + "x", http.StatusUnauthorized, "invalid_api_key"},
-		{"first key", "Bearer " + e.Keys[0], http.StatusOK, ""},
-		{"second key", "Bearer " + e.Keys[1], http.StatusOK, ""},
-		{"lowercase scheme", "bearer " + e.Keys[1], http.StatusOK, ""},
+		{"missing", "-", "", http.StatusUnauthorized, "missing_api_key"},
+		{"empty bearer", "Bearer ", "", http.StatusUnauthorized, "missing_api_key"},
+		{"basic scheme", "Basic " + e.Keys[0], "", http.StatusUnauthorized, "missing_api_key"},
+		{"token without scheme", e.Keys[0], "", http.StatusUnauthorized, "missing_api_key"},
+		{"wrong key", "Bearer " + strings.Repeat("0", 48), "", http.StatusUnauthorized, "invalid_api_key"},
+		{"key prefix", "Bearer " + e.Keys[0][:20], "", http.StatusUnauthorized, "invalid_api_key"},
+		{"key with suffix", "Bearer " + e.Keys[0] + "x", "", http.StatusUnauthorized, "invalid_api_key"},
+		{"first key", "Bearer " + e.Keys[0], "", http.StatusOK, ""},
+		{"second key", "Bearer " + e.Keys[1], "", http.StatusOK, ""},
+		{"lowercase scheme", "bearer " + e.Keys[1], "", http.StatusOK, ""},
+		{"two spaces after the scheme", "Bearer  " + e.Keys[0], "", http.StatusOK, ""},
+		{"key then a no-break space", "Bearer " + e.Keys[0] + "\u00a0", "", http.StatusUnauthorized, "invalid_api_key"},
+		{"key then an ideographic space", "Bearer " + e.Keys[0] + "\u3000", "", http.StatusUnauthorized, "invalid_api_key"},
+		{"no-break space before the key", "Bearer \u00a0" + e.Keys[0], "", http.StatusUnauthorized, "invalid_api_key"},
+		{"space inside the key", "Bearer " + e.Keys[0][:10] + " " + e.Keys[0][10:], "", http.StatusUnauthorized, "invalid_api_key"},
+		{"tab as the separator", "Bearer\t" + e.Keys[0], "", http.StatusUnauthorized, "missing_api_key"},
+		{"two headers, the good key first", "Bearer " + e.Keys[0], "Bearer " + strings.Repeat("0", 48), http.StatusUnauthorized, "missing_api_key"},
+		{"two headers, the good key second", "Bearer " + strings.Repeat("0", 48), "Bearer " + e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
+		{"the good key twice", "Bearer " + e.Keys[0], "Bearer " + e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		for _, tt := range tests {
@@ -604,6 +615,9 @@ func TestAPIKeys(t *testing.T) {
 				req, _ := http.NewRequest(method, e.Srv.URL+connPath("42"), strings.NewReader(`{}`))
 				if tt.header != "-" {
 					req.Header.Set("Authorization", tt.header)
+				}
+				if tt.second != "" {
+					req.Header.Add("Authorization", tt.second)
 				}
 				resp, err := e.Srv.Client().Do(req)
 				if err != nil {
@@ -626,6 +640,27 @@ func TestAPIKeys(t *testing.T) {
 	t.Run("still registered", func(t *testing.T) {
 		if _, err := e.Meta.GetConnection(context.Background(), "42"); err != nil {
 			t.Errorf("unauthorized DELETE removed the connection: %v", err)
+		}
+	})
+	t.Run("New refuses keys that are short or not printable ASCII", func(t *testing.T) {
+		good := strings.Repeat("k", httpapi.MinAPIKeyLen)
+		for _, k := range []string{
+			good[1:],                    // 31 characters
+			"short-key-18-chars",        // as EJMAUTIC_API_KEYS once took
+			good + "\u00a0",             // Unicode white space is not trimmed
+			good[:16] + " " + good[16:], // inner space
+			good + "é",
+			good + ",",
+		} {
+			if _, err := httpapi.New(e.Svc, []string{good, k}, nil); err == nil {
+				t.Errorf("New accepted the API key %q", k)
+			}
+		}
+		if _, err := httpapi.New(e.Svc, []string{" \t" + good + "\t "}, nil); err != nil {
+			t.Errorf("New refused a good key between ASCII spaces and tabs: %v", err)
+		}
+		if got, want := httpapi.MinAPIKeyLen, secretstore.MinAPIKeyLen; got != want {
+			t.Errorf("httpapi.MinAPIKeyLen = %d, secretstore.MinAPIKeyLen = %d: one minimum everywhere", got, want)
 		}
 	})
 	t.Run("no keys refuses all", func(t *testing.T) {

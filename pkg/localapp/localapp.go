@@ -33,6 +33,10 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
+// EnvAPIKeys replaces the data dir's API key with a comma-separated list of
+// keys, each at least httpapi.MinAPIKeyLen characters of printable ASCII.
+const EnvAPIKeys = "EJMAUTIC_API_KEYS"
+
 // Options configures a local server.
 type Options struct {
 	Addr    string // HTTP API; "127.0.0.1:0" picks a port
@@ -113,9 +117,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.URL = "http://" + apiLn.Addr().String()
 	var simLn net.Listener
+	defer func() {
+		// Once served, Close closes them too; closing twice is harmless.
+		if err != nil {
+			apiLn.Close()
+			if simLn != nil {
+				simLn.Close()
+			}
+		}
+	}()
 	if opts.SimAddr != "" {
 		if simLn, err = net.Listen("tcp", opts.SimAddr); err != nil {
-			apiLn.Close()
 			return nil, fmt.Errorf("listen on %s for the simulated Mautic: %w", opts.SimAddr, err)
 		}
 		s.SimURL = "http://" + simLn.Addr().String()
@@ -135,10 +147,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	cfg, err := config.Parse(lookup, nil)
 	if err != nil {
-		apiLn.Close()
-		if simLn != nil {
-			simLn.Close()
-		}
 		return nil, err
 	}
 	s.BaseURL = cfg.PublicBaseURL
@@ -148,13 +156,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("app secret: %w", err)
 	}
 	s.APIKeys, s.KeyIsNew = app.APIKeys, created
-	if keys, ok := env("EJMAUTIC_API_KEYS"); ok && strings.TrimSpace(keys) != "" {
-		s.APIKeys, s.KeyIsNew = nil, false
-		for _, k := range strings.Split(keys, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				s.APIKeys = append(s.APIKeys, k)
-			}
+	if keys, ok := env(EnvAPIKeys); ok && strings.Trim(keys, " \t") != "" {
+		if s.APIKeys, err = httpapi.ParseAPIKeys(keys); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvAPIKeys, err)
 		}
+		s.KeyIsNew = false
 	}
 
 	hc := opts.HTTPClient
