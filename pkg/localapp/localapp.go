@@ -7,7 +7,6 @@ package localapp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -211,7 +210,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	loopback := isLoopback(apiLn.Addr())
-	mux.Handle("POST /votes", &votesHandler{send: sender, keys: h, requireKey: !loopback})
+	mux.Handle("POST /votes", newVotesHandler(sender, h, !loopback))
 
 	if simLn != nil {
 		s.Sim = mautictest.New(opts.SimOptions)
@@ -300,61 +299,4 @@ func (s *Server) Close() error {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
-}
-
-// votesHandler is POST /votes: the local stand-in for EJ's SQS sends.
-type votesHandler struct {
-	send       votes.Sender
-	keys       *httpapi.Handlers
-	requireKey bool
-}
-
-// MaxVotesBody bounds a POST /votes body.
-const MaxVotesBody = 8 << 20
-
-func (h *votesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.requireKey && !h.keys.ValidKey(r) {
-		httpapi.WriteError(w, http.StatusUnauthorized, "invalid_api_key", "send the API key as Authorization: Bearer <key>")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxVotesBody))
-	if err != nil {
-		httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", MaxVotesBody))
-		return
-	}
-	// One message per vote, as EJ sends them to SQS; every vote is
-	// checked first so a bad one is refused before anything is queued.
-	var elems []json.RawMessage
-	trimmed := strings.TrimSpace(string(body))
-	if strings.HasPrefix(trimmed, "[") {
-		if err := json.Unmarshal(body, &elems); err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, "invalid_json", "the body must be one vote object or an array of them")
-			return
-		}
-	} else {
-		elems = []json.RawMessage{body}
-	}
-	if len(elems) == 0 {
-		httpapi.WriteError(w, http.StatusBadRequest, "invalid_vote", "the array holds no vote")
-		return
-	}
-	bodies := make([][]byte, len(elems))
-	for i, e := range elems {
-		if _, err := votes.Decode(e); err != nil {
-			msg := err.Error()
-			if len(elems) > 1 {
-				msg = fmt.Sprintf("vote %d: %s", i, msg)
-			}
-			httpapi.WriteError(w, http.StatusBadRequest, "invalid_vote", msg)
-			return
-		}
-		bodies[i] = e
-	}
-	if err := h.send.Send(r.Context(), bodies); err != nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, "queue_unavailable", "the votes could not be queued; try again")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(map[string]int{"accepted": len(bodies)})
 }
