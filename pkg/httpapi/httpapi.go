@@ -22,20 +22,25 @@ const MaxBodyBytes = 64 << 10
 
 // Handlers serves the HTTP API of one deployment.
 type Handlers struct {
-	svc  *connection.Service
-	keys [][sha256.Size]byte
-	log  *slog.Logger
+	svc         *connection.Service
+	keys        [][sha256.Size]byte
+	log         *slog.Logger
+	maxInFlight int
 }
 
 // New returns the handlers for svc, accepting any of apiKeys on the
 // server-to-server routes. With no key those routes refuse every request:
 // the callback function is given none. Each key is trimmed of ASCII spaces
-// and tabs and must pass CheckAPIKey. log may be nil.
-func New(svc *connection.Service, apiKeys []string, log *slog.Logger) (*Handlers, error) {
+// and tabs and must pass CheckAPIKey. log may be nil. Each route serves at
+// most DefaultMaxInFlight requests at once unless an option says otherwise.
+func New(svc *connection.Service, apiKeys []string, log *slog.Logger, opts ...Option) (*Handlers, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
 	}
-	h := &Handlers{svc: svc, log: log}
+	h := &Handlers{svc: svc, log: log, maxInFlight: DefaultMaxInFlight}
+	for _, o := range opts {
+		o(h)
+	}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -56,26 +61,27 @@ const (
 )
 
 // Connections returns the handler of PUT, GET and DELETE on RouteConnection.
+// Each call makes a handler with its own count of requests in flight.
 func (h *Handlers) Connections() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("PUT "+RouteConnection, h.requireKey(http.HandlerFunc(h.put)))
 	mux.Handle("GET "+RouteConnection, h.requireKey(http.HandlerFunc(h.get)))
 	mux.Handle("DELETE "+RouteConnection, h.requireKey(http.HandlerFunc(h.delete)))
-	return withNotFound(mux)
+	return limit(h.maxInFlight, busyJSON, withNotFound(mux))
 }
 
 // Authorize returns the handler of GET RouteAuthorize.
 func (h *Handlers) Authorize() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+RouteAuthorize, h.authorize)
-	return withPageHeaders(withNotFound(mux))
+	return withPageHeaders(limit(h.maxInFlight, busyPage, withNotFound(mux)))
 }
 
 // Callback returns the handler of GET RouteCallback.
 func (h *Handlers) Callback() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+RouteCallback, h.callback)
-	return withPageHeaders(withNotFound(mux))
+	return withPageHeaders(limit(h.maxInFlight, busyPage, withNotFound(mux)))
 }
 
 // Register adds every route of the three handlers to mux, and "/" to answer

@@ -182,6 +182,11 @@ var pages = map[string]pageText{
 		WhatPT: "O Mautic não trocou o código de autorização por um token.", WhatEN: "Mautic did not exchange the authorization code for a token.",
 		NextPT: againPT, NextEN: againEN,
 	},
+	"busy": {
+		TitlePT: "Serviço ocupado", TitleEN: "Service busy",
+		WhatPT: "Muitas conexões estão sendo feitas agora.", WhatEN: "Too many connections are being made right now.",
+		NextPT: "Recarregue esta página em alguns segundos.", NextEN: "Reload this page in a few seconds.",
+	},
 	"internal": {
 		TitlePT: "Algo deu errado", TitleEN: "Something went wrong",
 		WhatPT: "Tivemos um problema do nosso lado.", WhatEN: "We had a problem on our side.",

@@ -58,6 +58,9 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient overrides the client used to reach Mautic (tests).
 	HTTPClient *http.Client
+	// Server holds the API server's timeouts and limits; zero fields take
+	// httpapi.DefaultServerConfig's (tests shorten them).
+	Server httpapi.ServerConfig
 }
 
 // Server is a running local ej-mautic.
@@ -199,7 +202,8 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(s.Service, s.APIKeys, log)
+	srvCfg := opts.Server.WithDefaults()
+	h, err := httpapi.New(s.Service, s.APIKeys, log, httpapi.MaxInFlight(srvCfg.MaxInFlight))
 	if err != nil {
 		return nil, err
 	}
@@ -210,13 +214,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	loopback := isLoopback(apiLn.Addr())
-	mux.Handle("POST /votes", newVotesHandler(sender, h, !loopback))
+	mux.Handle("POST /votes", httpapi.Limit(srvCfg.MaxInFlight, newVotesHandler(sender, h, !loopback)))
 
 	if simLn != nil {
 		s.Sim = mautictest.New(opts.SimOptions)
-		s.serve(simLn, s.Sim)
+		// A test double: its faults hang requests on purpose.
+		s.serve(simLn, &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second})
 	}
-	s.serve(apiLn, mux)
+	s.serve(apiLn, srvCfg.NewServer(mux))
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -247,8 +252,7 @@ func (s *Server) wake() {
 	}
 }
 
-func (s *Server) serve(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+func (s *Server) serve(ln net.Listener, srv *http.Server) {
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
 	go func() {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 
@@ -204,6 +205,8 @@ func readError(err error, i int) *votesError {
 	switch {
 	case errors.As(err, &tooBig):
 		return tooLarge
+	case isTimeout(err):
+		return &votesError{http.StatusRequestTimeout, "request_timeout", "the body did not arrive in time: send it at once"}
 	case errors.Is(err, errVoteTooLarge):
 		return badVote("%s is larger than %d bytes, the SQS message limit", at, votes.MaxBodySize)
 	case errors.Is(err, io.EOF):
@@ -213,7 +216,13 @@ func readError(err error, i int) *votesError {
 	case errors.As(err, &syntax):
 		return badJSON("the body is not valid JSON (at byte %d)", syntax.Offset)
 	}
-	return badJSON("the body could not be read: %s", err.Error())
+	// The error would name the sockets: say no more.
+	return badJSON("the body could not be read")
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // endOfBody checks that nothing but white space follows the value read
