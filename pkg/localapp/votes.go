@@ -83,9 +83,12 @@ func (h *votesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	body := http.MaxBytesReader(w, r.Body, MaxVotesBody)
 	bodies, verr := readVotes(body)
-	if verr != nil && verr.status == http.StatusBadRequest && r.ContentLength < 0 {
-		// The size is checked first: a body over the limit is too large
-		// whatever it holds, so read the rest (without keeping it).
+	if verr != nil && verr != tooLarge && verr.status != http.StatusRequestTimeout {
+		// Read the rest, without keeping it (at most MaxVotesBody in
+		// all): a client still sending would otherwise see its
+		// connection reset instead of the answer; and the size is
+		// checked first, so a body over the limit is too large whatever
+		// it holds.
 		var tooBig *http.MaxBytesError
 		if _, err := io.Copy(io.Discard, body); errors.As(err, &tooBig) {
 			verr = tooLarge
