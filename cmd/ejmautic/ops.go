@@ -23,6 +23,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
+	"github.com/ejplatform/ej-mautic/pkg/localapp"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 )
@@ -184,7 +185,7 @@ func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	apiURL := fs.String("url", "http://127.0.0.1:8080", "local server (POST /votes)")
 	apiKey := fs.String("api-key", os.Getenv("EJMAUTIC_API_KEY"), "API key (or EJMAUTIC_API_KEY); needed when the server is not on loopback")
 	queueURL := fs.String("queue-url", "", "send to this SQS queue instead (AWS env applies)")
-	batch := fs.Int("batch", 100, "votes per request (SQS: messages are sent 10 per call)")
+	batch := fs.Int("batch", 100, fmt.Sprintf("votes per request, 1 to %d (SQS: messages are sent 10 per call)", localapp.MaxVotesPerRequest))
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ejmautic send-votes [--url URL | --queue-url URL] FILE.json|FILE.jsonl|-")
 		fs.PrintDefaults()
@@ -195,6 +196,9 @@ func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return errors.New("one file is required (- for standard input)")
+	}
+	if *batch < 1 || *batch > localapp.MaxVotesPerRequest {
+		return fmt.Errorf("--batch %d: a request holds 1 to %d votes", *batch, localapp.MaxVotesPerRequest)
 	}
 	var in io.Reader = os.Stdin
 	if name := fs.Arg(0); name != "-" {

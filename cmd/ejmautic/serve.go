@@ -82,8 +82,8 @@ func printBanner(w io.Writer, srv *localapp.Server, dataDir, queueURL string) {
 	switch {
 	case srv.KeyIsNew:
 		fmt.Fprintf(w, "  API key        %s   (new: kept in the data dir; shown only now)\n", key)
-	case os.Getenv("EJMAUTIC_API_KEYS") != "":
-		fmt.Fprintf(w, "  API key        from EJMAUTIC_API_KEYS\n")
+	case os.Getenv(localapp.EnvAPIKeys) != "":
+		fmt.Fprintf(w, "  API key        from %s\n", localapp.EnvAPIKeys)
 		key = "$KEY"
 	default:
 		fmt.Fprintf(w, "  API key        %s   (kept in the data dir)\n", key)

@@ -62,6 +62,9 @@ type Deps struct {
 	// Parallel is how many conversations a batch works on at once; 0 for
 	// the processor's default.
 	Parallel int
+	// MaxInFlight caps the requests each route serves at once; 0 for
+	// httpapi.DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // App is one host's graph.
@@ -137,7 +140,11 @@ func New(d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(svc, d.AppSecret.APIKeys, d.Logger)
+	var hopts []httpapi.Option
+	if d.MaxInFlight > 0 {
+		hopts = append(hopts, httpapi.MaxInFlight(d.MaxInFlight))
+	}
+	h, err := httpapi.New(svc, d.AppSecret.APIKeys, d.Logger, hopts...)
 	if err != nil {
 		return nil, err
 	}

@@ -266,8 +266,9 @@ func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecr
 	resp, err := s.hc.Do(req)
 	var denied *safehttp.DeniedError
 	if errors.As(err, &denied) {
-		// The name resolves to a private, loopback… address.
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: the host's " + denied.Error() + "; Mautic must be on a public address", err: err}
+		// The name resolves to a private, loopback… address: say which
+		// class, never the address (DNS answers stay ours).
+		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: " + reason(err) + "; Mautic must be on a public address", err: err}
 	}
 	if err != nil {
 		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
@@ -297,24 +298,12 @@ func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecr
 	}
 }
 
-// reason is a short, secret-free description of a transport error.
+// reason is a short, secret-free description of a transport error that
+// reveals nothing of our network either: no IP address, DNS server or
+// socket address (see safehttp.PublicReason). The error itself goes to the
+// log with the Problem.
 func reason(err error) string {
-	var denied *safehttp.DeniedError
-	if errors.As(err, &denied) {
-		return denied.Error()
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err // drop the URL: keep only what went wrong
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return msg
+	return safehttp.PublicReason(err)
 }
 
 // Get returns the connection's view; a not-yet-connected one carries a
@@ -620,7 +609,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	}
 	out := Completed{Connection: c}
 	if c.ReturnURL != "" {
-		out.ReturnURL = withQuery(c.ReturnURL, "mautic", "connected")
+		out.ReturnURL = appendQuery(c.ReturnURL, "mautic=connected")
 	}
 	return out, nil
 }
@@ -705,15 +694,25 @@ func probeProblem(err error) (code, msg string, status Status) {
 	}
 }
 
-func withQuery(raw, key, value string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
+// appendQuery adds param ("key=value", already escaped) to the query of
+// raw, a URL, without touching anything else: the query is kept as it was
+// written (its order, its separators, its escapes, keys without a value),
+// "&" is added only when a query is there and does not end with one, and a
+// fragment stays last.
+func appendQuery(raw, param string) string {
+	rest, frag, hasFrag := strings.Cut(raw, "#")
+	switch {
+	case !strings.Contains(rest, "?"):
+		rest += "?" + param
+	case strings.HasSuffix(rest, "?"), strings.HasSuffix(rest, "&"):
+		rest += param
+	default:
+		rest += "&" + param
 	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
+	if hasFrag {
+		rest += "#" + frag
+	}
+	return rest
 }
 
 func randomToken() (string, error) {

@@ -127,6 +127,8 @@ type envOptions struct {
 	// three Lambda functions do: the callback's has no link key and no
 	// API key.
 	Split bool
+	// Handlers are options of httpapi.New.
+	Handlers []httpapi.Option
 }
 
 // env is one running ej-mautic with its Mautic.
@@ -221,7 +223,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		if err != nil {
 			t.Fatalf("NewService: %v", err)
 		}
-		h, err := httpapi.New(svc, keys, logger)
+		h, err := httpapi.New(svc, keys, logger, opts.Handlers...)
 		if err != nil {
 			t.Fatalf("httpapi.New: %v", err)
 		}

@@ -7,14 +7,12 @@ package httpapi
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 )
@@ -24,28 +22,33 @@ const MaxBodyBytes = 64 << 10
 
 // Handlers serves the HTTP API of one deployment.
 type Handlers struct {
-	svc  *connection.Service
-	keys [][sha256.Size]byte
-	log  *slog.Logger
+	svc         *connection.Service
+	keys        [][sha256.Size]byte
+	log         *slog.Logger
+	maxInFlight int
 }
 
 // New returns the handlers for svc, accepting any of apiKeys on the
 // server-to-server routes. With no key those routes refuse every request:
-// the callback function is given none. log may be nil.
-func New(svc *connection.Service, apiKeys []string, log *slog.Logger) (*Handlers, error) {
+// the callback function is given none. Each key is trimmed of ASCII spaces
+// and tabs and must pass CheckAPIKey. log may be nil. Each route serves at
+// most DefaultMaxInFlight requests at once unless an option says otherwise.
+func New(svc *connection.Service, apiKeys []string, log *slog.Logger, opts ...Option) (*Handlers, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
 	}
-	h := &Handlers{svc: svc, log: log}
+	h := &Handlers{svc: svc, log: log, maxInFlight: DefaultMaxInFlight}
+	for _, o := range opts {
+		o(h)
+	}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	for _, k := range apiKeys {
-		k = strings.TrimSpace(k)
-		if k == "" {
-			continue
+	for i, k := range apiKeys {
+		if err := CheckAPIKey(trimKey(k)); err != nil {
+			return nil, fmt.Errorf("httpapi: API key %d of %d %w", i+1, len(apiKeys), err)
 		}
-		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
+		h.keys = append(h.keys, sha256.Sum256([]byte(trimKey(k))))
 	}
 	return h, nil
 }
@@ -58,26 +61,27 @@ const (
 )
 
 // Connections returns the handler of PUT, GET and DELETE on RouteConnection.
+// Each call makes a handler with its own count of requests in flight.
 func (h *Handlers) Connections() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("PUT "+RouteConnection, h.requireKey(http.HandlerFunc(h.put)))
 	mux.Handle("GET "+RouteConnection, h.requireKey(http.HandlerFunc(h.get)))
 	mux.Handle("DELETE "+RouteConnection, h.requireKey(http.HandlerFunc(h.delete)))
-	return withNotFound(mux)
+	return limit(h.maxInFlight, busyJSON, withNotFound(mux))
 }
 
 // Authorize returns the handler of GET RouteAuthorize.
 func (h *Handlers) Authorize() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+RouteAuthorize, h.authorize)
-	return withNotFound(mux)
+	return withPageHeaders(limit(h.maxInFlight, busyPage, withNotFound(mux)))
 }
 
 // Callback returns the handler of GET RouteCallback.
 func (h *Handlers) Callback() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+RouteCallback, h.callback)
-	return withNotFound(mux)
+	return withPageHeaders(limit(h.maxInFlight, busyPage, withNotFound(mux)))
 }
 
 // Register adds every route of the three handlers to mux, and "/" to answer
@@ -127,11 +131,9 @@ func (r *statusRecorder) WriteHeader(s int)           { r.status = s }
 // API keys. Every key is compared, in constant time, whatever matches.
 func (h *Handlers) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		scheme, token, ok := strings.Cut(auth, " ")
-		if auth == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		if _, ok := bearer(r); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ej-mautic"`)
-			WriteError(w, http.StatusUnauthorized, "missing_api_key", "send the API key as Authorization: Bearer <key>")
+			WriteError(w, http.StatusUnauthorized, "missing_api_key", "send the API key in one header, Authorization: Bearer <key>")
 			return
 		}
 		if !h.ValidKey(r) {
@@ -243,18 +245,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// ValidKey reports whether r carries one of the API keys as a bearer token.
-func (h *Handlers) ValidKey(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	match := 0
-	for _, k := range h.keys {
-		match |= subtle.ConstantTimeCompare(got[:], k[:])
-	}
-	return match == 1
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,15 +20,16 @@ import (
 // callback over HTTP, on http and on https, with and without return_url.
 func TestConnectHappyPath(t *testing.T) {
 	tests := []struct {
-		name       string
-		tls        bool
-		basePath   string
-		returnURL  string
-		wantSecure bool
+		name         string
+		tls          bool
+		basePath     string
+		returnURL    string
+		wantLocation string
+		wantSecure   bool
 	}{
 		{name: "http, success page"},
-		{name: "https, return_url", tls: true, returnURL: "https://ej.example.org/conversations/42/slug/tools/mautic?tab=2#mautic", wantSecure: true},
-		{name: "http under a stage path", basePath: "/prod", returnURL: "http://127.0.0.1:8000/c/42"},
+		{name: "https, return_url", tls: true, returnURL: "https://ej.example.org/conversations/42/slug/tools/mautic?tab=2#mautic", wantLocation: "https://ej.example.org/conversations/42/slug/tools/mautic?tab=2&mautic=connected#mautic", wantSecure: true},
+		{name: "http under a stage path", basePath: "/prod", returnURL: "http://127.0.0.1:8000/c/42", wantLocation: "http://127.0.0.1:8000/c/42?mautic=connected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,8 +127,7 @@ func TestConnectHappyPath(t *testing.T) {
 					if got, want := done.Status, http.StatusSeeOther; got != want {
 						t.Fatalf("status = %d, want %d (page %q)", got, want, done.Code())
 					}
-					want := withQuery(t, tt.returnURL, "mautic", "connected")
-					if got := done.Header.Get("Location"); got != want {
+					if got, want := done.Header.Get("Location"), tt.wantLocation; got != want {
 						t.Errorf("Location = %q, want %q", got, want)
 					}
 				}
@@ -576,27 +577,63 @@ func asConsentError(err error, target **mautictest.ConsentError) bool {
 	return ok
 }
 
-// TestPageHeaders proves the HTML pages are not cached, not framed and not
-// sniffed.
+// TestPageHeaders proves every response of the browser routes (the pages,
+// the redirects, whose URL carries a signed link, a state or a code) is not
+// cached, framed, sniffed or given away as a referrer.
 func TestPageHeaders(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	resp, err := e.Srv.Client().Get(e.Srv.URL + "/conversations/42/mautic/authorize?link=x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	want := map[string]string{
+	always := map[string]string{
 		"Cache-Control":           "no-store",
+		"Referrer-Policy":         "no-referrer",
+		"X-Frame-Options":         "DENY",
 		"X-Content-Type-Options":  "nosniff",
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-		"Content-Type":            "text/html; charset=utf-8",
 	}
-	for k, w := range want {
-		if got := resp.Header.Get(k); got != w {
-			t.Errorf("%s = %q, want %q", k, got, w)
+	check := func(t *testing.T, p page, wantStatus int, html bool) {
+		t.Helper()
+		if p.Status != wantStatus {
+			t.Fatalf("status = %d (page %q), want %d", p.Status, p.Code(), wantStatus)
+		}
+		for k, w := range always {
+			if got := p.Header.Get(k); got != w {
+				t.Errorf("%s = %q, want %q", k, got, w)
+			}
+		}
+		if got := p.Header.Get("Content-Type"); html && got != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type = %q, want text/html", got)
 		}
 	}
+	withReturn := e.register("42", "https://ej.example.org/c/42")
+	b := e.newBrowser()
+	authorize := b.get(withReturn.str("authorize_url"))
+	t.Run("authorize redirect", func(t *testing.T) { check(t, authorize, http.StatusFound, false) })
+	back := b.get(e.consent(authorize.Header.Get("Location")))
+	e.noteStoredSecret("42")
+	t.Run("callback redirect to return_url", func(t *testing.T) { check(t, back, http.StatusSeeOther, false) })
+
+	noReturn := e.register("7", "")
+	done := e.connect("7", noReturn.str("authorize_url"))
+	t.Run("success page", func(t *testing.T) { check(t, done, http.StatusOK, true) })
+
+	t.Run("authorize error page", func(t *testing.T) {
+		check(t, e.newBrowser().get(e.Base+"/conversations/42/mautic/authorize?link=x"), http.StatusForbidden, true)
+	})
+	t.Run("callback error page", func(t *testing.T) {
+		check(t, e.newBrowser().get(e.Base+"/conversations/42/mautic/callback?code=x"), http.StatusBadRequest, true)
+	})
+	t.Run("invalid conversation page", func(t *testing.T) {
+		check(t, e.newBrowser().get(e.Base+"/conversations/4.2/mautic/callback?code=x&state=y"), http.StatusBadRequest, true)
+	})
+	t.Run("wrong method", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, e.Base+"/conversations/42/mautic/authorize", nil)
+		resp, err := e.Srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		check(t, page{Status: resp.StatusCode, Header: resp.Header}, http.StatusMethodNotAllowed, false)
+	})
 }
 
 // TestSplitFunctions runs the happy path with each route served by its own
@@ -768,4 +805,38 @@ func grantType(r *http.Request) string {
 	b, _ := io.ReadAll(body)
 	form, _ := url.ParseQuery(string(b))
 	return form.Get("grant_type")
+}
+
+// TestReturnURLKeepsQuery proves the redirect back to EJ appends
+// mautic=connected to return_url's query as it was written: nothing is
+// dropped, re-encoded or re-sorted, and a fragment stays last.
+func TestReturnURLKeepsQuery(t *testing.T) {
+	const base = "https://ej.example.org/c/42"
+	tests := []struct{ returnURL, want string }{
+		{base, base + "?mautic=connected"},
+		{base + "?b=1;c=2", base + "?b=1;c=2&mautic=connected"},
+		{base + "?x=%zz&y=1", base + "?x=%zz&y=1&mautic=connected"},
+		{base + "?flag", base + "?flag&mautic=connected"},
+		{base + "?z=1&a=2", base + "?z=1&a=2&mautic=connected"},
+		{base + "?q=%41+b", base + "?q=%41+b&mautic=connected"},
+		{base + "?", base + "?mautic=connected"},
+		{base + "?a=1&", base + "?a=1&mautic=connected"},
+		{base + "#tools", base + "?mautic=connected#tools"},
+		{base + "?a=1#tools?x=1&y", base + "?a=1&mautic=connected#tools?x=1&y"},
+		{"https://ej.example.org/c/a%2Fb/", "https://ej.example.org/c/a%2Fb/?mautic=connected"},
+	}
+	e := newEnv(t, envOptions{})
+	for i, tt := range tests {
+		t.Run(tt.returnURL, func(t *testing.T) {
+			conv := fmt.Sprintf("r%d", i)
+			v := e.register(conv, tt.returnURL)
+			p := e.connect(conv, v.str("authorize_url"))
+			if p.Status != http.StatusSeeOther {
+				t.Fatalf("callback = %d %q, want 303", p.Status, p.Code())
+			}
+			if got := p.Header.Get("Location"); got != tt.want {
+				t.Errorf("Location = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -228,6 +228,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			"POST /votes 202",
 			"POST /votes 400 invalid_vote",
 			"POST /votes 400 invalid_json",
+			"POST /votes 413 too_many_votes",
 			"GET /healthz 200",
 		}
 		for _, w := range want {
@@ -293,6 +294,8 @@ func localExchanges(t *testing.T) []exchange {
 		{http.MethodPost, "/votes", "[" + vote + "," + strings.Replace(vote, `"981234"`, "981235", 1) + "]"},
 		{http.MethodPost, "/votes", `{"version":1}`},
 		{http.MethodPost, "/votes", `[1,`},
+		{http.MethodPost, "/votes", `[{"version":`},
+		{http.MethodPost, "/votes", "[" + vote + "," + strings.Repeat(vote+",", localapp.MaxVotesPerRequest) + vote + "]"},
 		{http.MethodGet, "/healthz", ""},
 	}
 	var out []exchange

@@ -18,8 +18,6 @@ func (h *Handlers) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, a.Cookie)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, a.RedirectURL, http.StatusFound)
 }
 
@@ -37,14 +35,12 @@ func (h *Handlers) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// The cookie has done its job whatever happens next.
 	http.SetCookie(w, h.svc.ClearCookie(id))
-	w.Header().Set("Referrer-Policy", "no-referrer")
 	done, err := h.svc.CompleteAuthorization(r.Context(), id, p)
 	if err != nil {
 		h.page(w, r, err)
 		return
 	}
 	if done.ReturnURL != "" {
-		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, done.ReturnURL, http.StatusSeeOther)
 		return
 	}
@@ -186,6 +182,11 @@ var pages = map[string]pageText{
 		WhatPT: "O Mautic não trocou o código de autorização por um token.", WhatEN: "Mautic did not exchange the authorization code for a token.",
 		NextPT: againPT, NextEN: againEN,
 	},
+	"busy": {
+		TitlePT: "Serviço ocupado", TitleEN: "Service busy",
+		WhatPT: "Muitas conexões estão sendo feitas agora.", WhatEN: "Too many connections are being made right now.",
+		NextPT: "Recarregue esta página em alguns segundos.", NextEN: "Reload this page in a few seconds.",
+	},
 	"internal": {
 		TitlePT: "Algo deu errado", TitleEN: "Something went wrong",
 		WhatPT: "Tivemos um problema do nosso lado.", WhatEN: "We had a problem on our side.",
@@ -248,10 +249,31 @@ func pageHTML(p pageText) string {
 }
 
 func renderPage(w http.ResponseWriter, status int, p pageText) {
+	setPageHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, pageHTML(p))
+}
+
+// setPageHeaders sets the headers of every response of the browser routes.
+// Their URLs carry a signed link, a state or an authorization code: no
+// cache keeps them and no Referer gives them away. Redirects have a small
+// HTML body too, so every response is a page: not framed (CSP
+// frame-ancestors, and X-Frame-Options for browsers without CSP level 2),
+// not sniffed, no script.
+func setPageHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+}
+
+// withPageHeaders sets the page headers before next answers, whatever it
+// answers.
+func withPageHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setPageHeaders(w.Header())
+		next.ServeHTTP(w, r)
+	})
 }

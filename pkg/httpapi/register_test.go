@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+	"github.com/ejplatform/ej-mautic/pkg/secretstore"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -293,7 +295,45 @@ func TestRegisterPreflight(t *testing.T) {
 				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "10.1.2.3"}}),
-			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "10.1.2.3",
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "private network",
+		},
+		{
+			name: "name resolves to loopback",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "127.0.0.1"}}),
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "loopback",
+		},
+		{
+			name: "name resolves to the metadata endpoint in IPv4-mapped form",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "::ffff:169.254.169.254"}}),
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "link-local",
+		},
+		{
+			name: "name does not resolve",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://nowhere.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{}}),
+			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "does not resolve",
+		},
+		{
+			name: "DNS server failure",
+			setup: func(e *env) connection.RegisterRequest {
+				id, secret := e.client(true)
+				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+			},
+			hc: safehttp.NewClient(safehttp.Options{Resolver: failingResolver{&net.DNSError{
+				Err: "server misbehaving", Name: "mautic.example.org", Server: "10.9.8.7:53", IsTemporary: true,
+			}}}),
+			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "could not be resolved",
 		},
 		{
 			name: "not a Mautic (404)",
@@ -327,6 +367,10 @@ func TestRegisterPreflight(t *testing.T) {
 			msg, _ := v["error"].(map[string]any)["message"].(string)
 			if !strings.Contains(msg, tt.wantInMsg) {
 				t.Errorf("message = %q, want it to contain %q", msg, tt.wantInMsg)
+			}
+			// Neither a DNS answer nor the resolver shows through.
+			if m := revealingRE.FindString(msg); m != "" {
+				t.Errorf("message = %q reveals %q", msg, m)
 			}
 			if _, err := e.Meta.GetConnection(context.Background(), "42"); !isNotFound(err) {
 				t.Errorf("a refused registration was stored (GetConnection err = %v)", err)
@@ -538,19 +582,29 @@ func TestAPIKeys(t *testing.T) {
 	tests := []struct {
 		name       string
 		header     string // Authorization; "-" for none
+		second     string // a second Authorization header, if any
 		wantStatus int
 		wantCode   string
 	}{
-		{"missing", "-", http.StatusUnauthorized, "missing_api_key"},
-		{"empty bearer", "Bearer ", http.StatusUnauthorized, "missing_api_key"},
-		{"basic scheme", "Basic " + e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
-		{"token without scheme", e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
-		{"wrong key", "Bearer " + strings.Repeat("0", 48), http.StatusUnauthorized, "invalid_api_key"},
-		{"key prefix", "Bearer " + e.Keys[0][:20], http.StatusUnauthorized, "invalid_api_key"},
-		{"key with suffix", "Bearer " + e.Keys[0] + "x", http.StatusUnauthorized, "invalid_api_key"},
-		{"first key", "Bearer " + e.Keys[0], http.StatusOK, ""},
-		{"second key", "Bearer " + e.Keys[1], http.StatusOK, ""},
-		{"lowercase scheme", "bearer " + e.Keys[1], http.StatusOK, ""},
+		{"missing", "-", "", http.StatusUnauthorized, "missing_api_key"},
+		{"empty bearer", "Bearer ", "", http.StatusUnauthorized, "missing_api_key"},
+		{"basic scheme", "Basic " + e.Keys[0], "", http.StatusUnauthorized, "missing_api_key"},
+		{"token without scheme", e.Keys[0], "", http.StatusUnauthorized, "missing_api_key"},
+		{"wrong key", "Bearer " + strings.Repeat("0", 48), "", http.StatusUnauthorized, "invalid_api_key"},
+		{"key prefix", "Bearer " + e.Keys[0][:20], "", http.StatusUnauthorized, "invalid_api_key"},
+		{"key with suffix", "Bearer " + e.Keys[0] + "x", "", http.StatusUnauthorized, "invalid_api_key"},
+		{"first key", "Bearer " + e.Keys[0], "", http.StatusOK, ""},
+		{"second key", "Bearer " + e.Keys[1], "", http.StatusOK, ""},
+		{"lowercase scheme", "bearer " + e.Keys[1], "", http.StatusOK, ""},
+		{"two spaces after the scheme", "Bearer  " + e.Keys[0], "", http.StatusOK, ""},
+		{"key then a no-break space", "Bearer " + e.Keys[0] + "\u00a0", "", http.StatusUnauthorized, "invalid_api_key"},
+		{"key then an ideographic space", "Bearer " + e.Keys[0] + "\u3000", "", http.StatusUnauthorized, "invalid_api_key"},
+		{"no-break space before the key", "Bearer \u00a0" + e.Keys[0], "", http.StatusUnauthorized, "invalid_api_key"},
+		{"space inside the key", "Bearer " + e.Keys[0][:10] + " " + e.Keys[0][10:], "", http.StatusUnauthorized, "invalid_api_key"},
+		{"tab as the separator", "Bearer\t" + e.Keys[0], "", http.StatusUnauthorized, "missing_api_key"},
+		{"two headers, the good key first", "Bearer " + e.Keys[0], "Bearer " + strings.Repeat("0", 48), http.StatusUnauthorized, "missing_api_key"},
+		{"two headers, the good key second", "Bearer " + strings.Repeat("0", 48), "Bearer " + e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
+		{"the good key twice", "Bearer " + e.Keys[0], "Bearer " + e.Keys[0], http.StatusUnauthorized, "missing_api_key"},
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		for _, tt := range tests {
@@ -561,6 +615,9 @@ func TestAPIKeys(t *testing.T) {
 				req, _ := http.NewRequest(method, e.Srv.URL+connPath("42"), strings.NewReader(`{}`))
 				if tt.header != "-" {
 					req.Header.Set("Authorization", tt.header)
+				}
+				if tt.second != "" {
+					req.Header.Add("Authorization", tt.second)
 				}
 				resp, err := e.Srv.Client().Do(req)
 				if err != nil {
@@ -583,6 +640,27 @@ func TestAPIKeys(t *testing.T) {
 	t.Run("still registered", func(t *testing.T) {
 		if _, err := e.Meta.GetConnection(context.Background(), "42"); err != nil {
 			t.Errorf("unauthorized DELETE removed the connection: %v", err)
+		}
+	})
+	t.Run("New refuses keys that are short or not printable ASCII", func(t *testing.T) {
+		good := strings.Repeat("k", httpapi.MinAPIKeyLen)
+		for _, k := range []string{
+			good[1:],                    // 31 characters
+			"short-key-18-chars",        // as EJMAUTIC_API_KEYS once took
+			good + "\u00a0",             // Unicode white space is not trimmed
+			good[:16] + " " + good[16:], // inner space
+			good + "é",
+			good + ",",
+		} {
+			if _, err := httpapi.New(e.Svc, []string{good, k}, nil); err == nil {
+				t.Errorf("New accepted the API key %q", k)
+			}
+		}
+		if _, err := httpapi.New(e.Svc, []string{" \t" + good + "\t "}, nil); err != nil {
+			t.Errorf("New refused a good key between ASCII spaces and tabs: %v", err)
+		}
+		if got, want := httpapi.MinAPIKeyLen, secretstore.MinAPIKeyLen; got != want {
+			t.Errorf("httpapi.MinAPIKeyLen = %d, secretstore.MinAPIKeyLen = %d: one minimum everywhere", got, want)
 		}
 	})
 	t.Run("no keys refuses all", func(t *testing.T) {
@@ -638,13 +716,26 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+// revealingRE matches what an error message must not show of the network
+// behind it: an IPv4 address, an IPv6 address, a DNS server's port, the
+// resolver's or the dialer's words around them.
+var revealingRE = regexp.MustCompile(`\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{1,4}:|:53\b|\blookup\b|\bdial tcp\b|\bon \d`)
+
 // staticResolver answers host names from a table, as a DNS server would.
 type staticResolver map[string]string
 
 func (r staticResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
 	ip, ok := r[host]
 	if !ok {
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		// As the system resolver says it: with the server's address.
+		return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.9.8.7:53", IsNotFound: true}
 	}
 	return []net.IPAddr{{IP: net.ParseIP(ip)}}, nil
+}
+
+// failingResolver fails every lookup with err.
+type failingResolver struct{ err error }
+
+func (r failingResolver) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
+	return nil, r.err
 }

@@ -7,7 +7,6 @@ package localapp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +40,10 @@ const (
 	DefaultWindow = time.Second
 )
 
+// EnvAPIKeys replaces the data dir's API key with a comma-separated list of
+// keys, each at least httpapi.MinAPIKeyLen characters of printable ASCII.
+const EnvAPIKeys = "EJMAUTIC_API_KEYS"
+
 // Options configures a local server.
 type Options struct {
 	Addr    string // HTTP API; "127.0.0.1:0" picks a port
@@ -73,6 +76,9 @@ type Options struct {
 	// settlement on serve's own path that way.
 	WrapStores func(Stores) Stores
 	WrapSource func(queue.Source) queue.Source
+	// Server holds the API server's timeouts and limits; zero fields take
+	// httpapi.DefaultServerConfig's (tests shorten them).
+	Server httpapi.ServerConfig
 }
 
 // Stores is every store a local server uses; localstore.Store is one.
@@ -143,9 +149,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.URL = "http://" + apiLn.Addr().String()
 	var simLn net.Listener
+	defer func() {
+		// Once served, Close closes them too; closing twice is harmless.
+		if err != nil {
+			apiLn.Close()
+			if simLn != nil {
+				simLn.Close()
+			}
+		}
+	}()
 	if opts.SimAddr != "" {
 		if simLn, err = net.Listen("tcp", opts.SimAddr); err != nil {
-			apiLn.Close()
 			return nil, fmt.Errorf("listen on %s for the simulated Mautic: %w", opts.SimAddr, err)
 		}
 		s.SimURL = "http://" + simLn.Addr().String()
@@ -165,10 +179,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	cfg, err := config.Parse(lookup, nil)
 	if err != nil {
-		apiLn.Close()
-		if simLn != nil {
-			simLn.Close()
-		}
 		return nil, err
 	}
 	s.BaseURL = cfg.PublicBaseURL
@@ -178,13 +188,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("app secret: %w", err)
 	}
 	s.APIKeys, s.KeyIsNew = appSecret.APIKeys, created
-	if keys, ok := env("EJMAUTIC_API_KEYS"); ok && strings.TrimSpace(keys) != "" {
-		s.APIKeys, s.KeyIsNew = nil, false
-		for _, k := range strings.Split(keys, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				s.APIKeys = append(s.APIKeys, k)
-			}
+	if keys, ok := env(EnvAPIKeys); ok && strings.Trim(keys, " \t") != "" {
+		if s.APIKeys, err = httpapi.ParseAPIKeys(keys); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvAPIKeys, err)
 		}
+		s.KeyIsNew = false
 	}
 
 	sender := sendFunc(func(ctx context.Context, bodies [][]byte) error {
@@ -206,8 +214,10 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.WrapStores != nil {
 		stores = opts.WrapStores(st)
 	}
+	srvCfg := opts.Server.WithDefaults()
 	a, err := app.New(app.Deps{
 		Config:         cfg,
+		MaxInFlight:    srvCfg.MaxInFlight,
 		Store:          stores,
 		Secrets:        stores,
 		AppSecret:      connection.AppSecret{APIKeys: s.APIKeys, LinkKey: appSecret.LinkKey},
@@ -228,13 +238,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	loopback := isLoopback(apiLn.Addr())
-	mux.Handle("POST /votes", &votesHandler{send: sender, keys: h, requireKey: !loopback})
+	mux.Handle("POST /votes", httpapi.Limit(srvCfg.MaxInFlight, newVotesHandler(sender, h, !loopback)))
 
 	if simLn != nil {
 		s.Sim = mautictest.New(opts.SimOptions)
-		s.serve(simLn, s.Sim)
+		// A test double: its faults hang requests on purpose.
+		s.serve(simLn, &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second})
 	}
-	s.serve(apiLn, mux)
+	s.serve(apiLn, srvCfg.NewServer(mux))
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -266,8 +277,7 @@ func (s *Server) wake() {
 	}
 }
 
-func (s *Server) serve(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+func (s *Server) serve(ln net.Listener, srv *http.Server) {
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
 	go func() {
@@ -318,61 +328,4 @@ func (s *Server) Close() error {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
-}
-
-// votesHandler is POST /votes: the local stand-in for EJ's SQS sends.
-type votesHandler struct {
-	send       votes.Sender
-	keys       *httpapi.Handlers
-	requireKey bool
-}
-
-// MaxVotesBody bounds a POST /votes body.
-const MaxVotesBody = 8 << 20
-
-func (h *votesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.requireKey && !h.keys.ValidKey(r) {
-		httpapi.WriteError(w, http.StatusUnauthorized, "invalid_api_key", "send the API key as Authorization: Bearer <key>")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxVotesBody))
-	if err != nil {
-		httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", MaxVotesBody))
-		return
-	}
-	// One message per vote, as EJ sends them to SQS; every vote is
-	// checked first so a bad one is refused before anything is queued.
-	var elems []json.RawMessage
-	trimmed := strings.TrimSpace(string(body))
-	if strings.HasPrefix(trimmed, "[") {
-		if err := json.Unmarshal(body, &elems); err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, "invalid_json", "the body must be one vote object or an array of them")
-			return
-		}
-	} else {
-		elems = []json.RawMessage{body}
-	}
-	if len(elems) == 0 {
-		httpapi.WriteError(w, http.StatusBadRequest, "invalid_vote", "the array holds no vote")
-		return
-	}
-	bodies := make([][]byte, len(elems))
-	for i, e := range elems {
-		if _, err := votes.Decode(e); err != nil {
-			msg := err.Error()
-			if len(elems) > 1 {
-				msg = fmt.Sprintf("vote %d: %s", i, msg)
-			}
-			httpapi.WriteError(w, http.StatusBadRequest, "invalid_vote", msg)
-			return
-		}
-		bodies[i] = e
-	}
-	if err := h.send.Send(r.Context(), bodies); err != nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, "queue_unavailable", "the votes could not be queued; try again")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(map[string]int{"accepted": len(bodies)})
 }

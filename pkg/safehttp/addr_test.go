@@ -123,6 +123,10 @@ func TestCheckAddrDenied(t *testing.T) {
 			if got, want := err.Error(), "address "+addr.String()+" refused: "; !strings.HasPrefix(got, want) {
 				t.Errorf("Error() = %q, want prefix %q", got, want)
 			}
+			// The class is shown to callers: never the address or a range.
+			if denied.Class == "" || revealing.MatchString(denied.Class) || strings.Contains(denied.Class, "/") {
+				t.Errorf("DeniedError.Class = %q, want a class without an address or range", denied.Class)
+			}
 		})
 	}
 }

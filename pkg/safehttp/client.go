@@ -216,7 +216,7 @@ func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		return nil, fmt.Errorf("resolve %s: %w", host, err)
 	}
 	if len(answer) == 0 {
-		return nil, fmt.Errorf("resolve %s: no addresses", host)
+		return nil, fmt.Errorf("resolve %s: %w", host, errNoAddresses)
 	}
 	ips := make([]netip.Addr, len(answer))
 	for i, a := range answer {

@@ -136,11 +136,12 @@ func NormalizeMauticURL(raw string, allow *Allowlist) (string, error) {
 // server-side request: no SSRF risk, and a local EJ runs on http. Any host is
 // accepted, loopback included, for the same reason.
 //
-// A query is accepted; the caller adds mautic=connected to it with
-// [net/url.Values] and keeps the rest. A fragment is accepted too: it never
-// reaches a server, it survives a 303 redirect in every browser, and EJ pages
-// may use it for in-page navigation; the caller must build the final URL
-// with [net/url.URL] so the fragment stays last.
+// A query is accepted; the caller appends mautic=connected to it as text
+// and keeps the rest exactly as written (a round trip through
+// [net/url.Values] would drop pairs it cannot parse and re-sort the rest). A
+// fragment is accepted too: it never reaches a server, it survives a 303
+// redirect in every browser, and EJ pages may use it for in-page navigation;
+// the caller keeps it last.
 func ValidateReturnURL(raw string) error {
 	const what = "return URL"
 	switch {
