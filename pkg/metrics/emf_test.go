@@ -40,3 +40,53 @@ func TestEmit(t *testing.T) {
 		t.Errorf("want exactly one line, got %q", buf.String())
 	}
 }
+
+func TestEmitWith(t *testing.T) {
+	var buf bytes.Buffer
+	e := &EMF{W: &buf, Dimensions: map[string]string{DimFunction: "votes"}}
+	if err := e.EmitWith(time.UnixMilli(1700000000000), map[string]string{DimKind: "rate_limited"}, map[string]float64{MauticErrors: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// The record's own dimension is not kept for the next one.
+	if err := e.Emit(time.UnixMilli(1700000000000), map[string]float64{MauticCalls: 5}); err != nil {
+		t.Fatal(err)
+	}
+	type record struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		Function     string
+		Kind         *string
+		MauticErrors float64
+		MauticCalls  float64
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %q", buf.String())
+	}
+	var first, second record
+	if err := json.Unmarshal(lines[0], &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(lines[1], &second); err != nil {
+		t.Fatal(err)
+	}
+	m := first.AWS.CloudWatchMetrics
+	if len(m) != 1 || len(m[0].Dimensions) != 1 || len(m[0].Dimensions[0]) != 2 ||
+		m[0].Dimensions[0][0] != DimFunction || m[0].Dimensions[0][1] != DimKind {
+		t.Errorf("dimensions = %+v, want [[Function Kind]]", m)
+	}
+	if first.Function != "votes" || first.Kind == nil || *first.Kind != "rate_limited" || first.MauticErrors != 2 {
+		t.Errorf("first record = %+v", first)
+	}
+	if d := second.AWS.CloudWatchMetrics[0].Dimensions; len(d) != 1 || len(d[0]) != 1 || second.Kind != nil || second.MauticCalls != 5 {
+		t.Errorf("second record: dimensions %v, kind %v, calls %v; want [[Function]], none, 5", d, second.Kind, second.MauticCalls)
+	}
+	if e.Dimensions[DimKind] != "" {
+		t.Error("EmitWith changed e.Dimensions")
+	}
+}
