@@ -11,6 +11,8 @@
 // (retry, retry later, refresh the token, ask the author to authorize
 // again, give up). KindOf also classifies errors from golang.org/x/oauth2
 // and net/http, so a caller can branch on one value whatever failed.
+// A Meter under an http.Client's transport counts the requests and their
+// failures by Kind, for metrics.
 //
 // The behaviour it relies on is Mautic 5's, as captured in
 // docs/mautic.md and the captures in mautictest/testdata/captures: 200 and 201 both mean
