@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/metrics"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
@@ -24,6 +25,7 @@ type handler struct {
 	proc    queue.Processor
 	queue   settler
 	metrics *metrics.EMF
+	meter   *mautic.Meter // this container's Mautic requests; nil emits none
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -84,6 +86,9 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			"Retried":         float64(sum.Retried),
 			"DeadLettered":    float64(sum.Dead),
 		})
+	}
+	if h.metrics != nil && h.meter != nil {
+		h.emitMautic(h.meter.Take())
 	}
 	return resp, nil
 }

@@ -95,7 +95,7 @@ func New(d Deps) (*App, error) {
 		d.Now = time.Now
 	}
 	if d.HTTPClient == nil {
-		d.HTTPClient = safehttp.NewClient(safehttp.Options{Allowlist: d.Config.Allowlist, Timeout: d.Config.MauticTimeout})
+		d.HTTPClient = MauticHTTPClient(d.Config)
 	}
 	a := &App{Config: d.Config, Logger: d.Logger, HTTP: d.HTTPClient, store: d.Store, requeue: d.Requeue}
 	a.Tokens = tokens.NewManager(tokens.Options{
@@ -150,6 +150,12 @@ func New(d Deps) (*App, error) {
 	}
 	a.Service, a.Handlers = svc, h
 	return a, nil
+}
+
+// MauticHTTPClient is the client a host talks to Mautic with unless it
+// supplies one: SSRF-safe, with cfg's allowlist and MAUTIC_TIMEOUT.
+func MauticHTTPClient(cfg config.Config) *http.Client {
+	return safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist, Timeout: cfg.MauticTimeout})
 }
 
 // OnConnected is the one hook run when a conversation's connection

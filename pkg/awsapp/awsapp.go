@@ -22,6 +22,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/secretstore"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 )
@@ -119,6 +120,18 @@ func WithPhones(normalize func(raw, region string) (string, bool), validRegion f
 			return fmt.Errorf("%s %q is not a region libphonenumber knows", config.EnvDefaultPhoneRegion, h.Config.DefaultPhoneRegion)
 		}
 		d.NormalizePhone = normalize
+		return nil
+	}
+}
+
+// WithMauticMeter counts the function's requests to Mautic (API and token
+// endpoint), and their failures by kind, in m: the votes function emits
+// them per batch.
+func WithMauticMeter(m *mautic.Meter) Option {
+	return func(h *Host, d *app.Deps) error {
+		hc := app.MauticHTTPClient(h.Config)
+		hc.Transport = m.Wrap(hc.Transport)
+		d.HTTPClient = hc
 		return nil
 	}
 }
