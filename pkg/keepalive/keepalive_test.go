@@ -100,7 +100,8 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (keepalive.Report{Checked: 5, Refreshed: 1, Fresh: 1, NotActive: 1, Reauthorize: 2}); rep != want {
+	if want := (keepalive.Report{Checked: 5, Refreshed: 1, Fresh: 1, NotActive: 1, Reauthorize: 2,
+		Connected: 2, Pending: 1, NeedsReauthorization: 2}); rep != want {
 		t.Errorf("report = %+v, want %+v", rep, want)
 	}
 
@@ -162,7 +163,8 @@ func TestRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (keepalive.Report{Checked: 5, Fresh: 2, NotActive: 3}); rep != want {
+		if want := (keepalive.Report{Checked: 5, Fresh: 2, NotActive: 3,
+			Connected: 2, Pending: 1, NeedsReauthorization: 2}); rep != want {
 			t.Errorf("report = %+v, want %+v", rep, want)
 		}
 		if n := idle.Stats().Total; n != 0 {
