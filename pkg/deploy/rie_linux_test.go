@@ -35,6 +35,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
+	"github.com/ejplatform/ej-mautic/pkg/metrics"
 	"github.com/ejplatform/ej-mautic/pkg/secretsmanagertest"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 	"github.com/ejplatform/ej-mautic/pkg/testbackend"
@@ -555,6 +556,18 @@ func TestRIE(t *testing.T) {
 		if len(phones) != 2 {
 			t.Errorf("%d contacts in Mautic, want 2 (participant 1003 has no contact data)", len(phones))
 		}
+		// The bootstrap's Mautic client is metered: the batch's requests
+		// are in its EMF output, for the dashboard.
+		mauticCalls := func(out string) (n float64) {
+			for _, r := range emfRecords(out, "votes") {
+				v, _ := r[metrics.MauticCalls].(float64)
+				n += v
+			}
+			return n
+		}
+		if !proc(t, "votes").waitOutput(func(out string) bool { return mauticCalls(out) > 0 }) {
+			t.Errorf("no EMF record with %s > 0 in the votes output:\n%s", metrics.MauticCalls, procs["votes"].out.String())
+		}
 		dlq, err := e.sqs.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(e.values["!Ref DeadLetterQueue"]), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
 			MessageAttributeNames: []string{"All"},
@@ -615,8 +628,26 @@ func TestRIE(t *testing.T) {
 		if err := e.store.MarkTokenRefreshed(ctx, "42", time.Now().Add(-8*24*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if rep := keepalive(t); rep["reauthorize"] != 1 {
-			t.Errorf("report %v, want reauthorize 1", rep)
+		if rep := keepalive(t); rep["reauthorize"] != 1 || rep["needs_reauthorization"] != 1 || rep["connected"] != 0 {
+			t.Errorf("report %v, want reauthorize 1, needs_reauthorization 1, connected 0", rep)
+		}
+		// The connections by status, as the re-authorization alarm reads
+		// them: the last run's record of each status.
+		byStatus := func(out string) map[string]float64 {
+			last := map[string]float64{}
+			for _, r := range emfRecords(out, "keepalive") {
+				if v, ok := r[metrics.Connections].(float64); ok {
+					st, _ := r[metrics.DimStatus].(string)
+					last[st] = v
+				}
+			}
+			return last
+		}
+		want := map[string]float64{string(connection.StatusConnected): 0, string(connection.StatusPending): 0,
+			string(connection.StatusNeedsReauthorization): 1}
+		if !proc(t, "keepalive").waitOutput(func(out string) bool { return maps.Equal(byStatus(out), want) }) {
+			t.Errorf("connections by status in the keepalive's EMF output = %v, want %v\n%s", byStatus(procs["keepalive"].out.String()),
+				want, procs["keepalive"].out.String())
 		}
 		r := callAPI(t, proc(t, "connections"), apiEvent(t, "connections-get.json", withAPIKey(e.apiKey)))
 		if v := decodeView(t, r); v.Status != connection.StatusNeedsReauthorization || v.AuthorizeURL == "" {
