@@ -3,14 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
@@ -30,22 +35,30 @@ import (
 
 // runStatus prints connections: from the local data dir, from the
 // DynamoDB table on AWS, or one of them through a running server's API.
+// With --all, the whole deployment's connections, trouble first.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "read the embedded store of a stopped `ejmautic serve`")
-	table := fs.String("table", "", "read the DynamoDB table on AWS (AWS env applies)")
+	dataDir := fs.String("data-dir", "", "read the embedded store of a stopped `ejmautic serve` (default .ejmautic, unless TABLE_NAME is set)")
+	table := fs.String("table", "", "read the DynamoDB table on AWS (default $"+config.EnvTableName+"; AWS env applies)")
 	apiURL := fs.String("url", "", "ask a running server's API (needs --api-key and a conversation id)")
 	apiKey := fs.String("api-key", os.Getenv("EJMAUTIC_API_KEY"), "API key for --url (or EJMAUTIC_API_KEY)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	all := fs.Bool("all", false, "every connection, trouble first: needs_reauthorization, then with a last error, then pending, then connected")
+	asJSON := fs.Bool("json", false, "print JSON (with --all, an array of the table's rows)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ejmautic status [--data-dir DIR | --table NAME | --url URL --api-key KEY] [conversation_id]")
+		fmt.Fprintln(stderr, "usage: ejmautic status [--data-dir DIR | --table NAME | --url URL --api-key KEY] [--all] [--json] [conversation_id]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	only := fs.Arg(0)
+	if *all && (only != "" || *apiURL != "") {
+		return errors.New("--all lists every connection of a data dir or a table: no conversation id, no --url")
+	}
+	if *table == "" && *dataDir == "" {
+		*table = os.Getenv(config.EnvTableName)
+	}
 	var list []connection.Connection
 	parked := map[string]int{}
 	switch {
@@ -80,6 +93,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if list, err = st.ListConnections(ctx); err != nil {
 			return err
 		}
+		if *all {
+			break
+		}
 		for _, c := range list {
 			n, err := st.ParkedCount(ctx, c.ConversationID)
 			if err != nil {
@@ -87,6 +103,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			parked[c.ConversationID] = n
 		}
+	}
+	if *all {
+		return printAll(stdout, list, *asJSON)
 	}
 	if only != "" {
 		list = filterConn(list, only)
@@ -112,6 +131,108 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			ago(c.ConnectedAt), ago(c.LastSyncAt), c.VotesSynced, c.ContactsCreated, c.VotesSkipped, p, le)
 	}
 	return tw.Flush()
+}
+
+// statusRow is one connection in `status --all`.
+type statusRow struct {
+	ConversationID string     `json:"conversation_id"`
+	MauticHost     string     `json:"mautic_host"`
+	Status         string     `json:"status"`
+	Grant          string     `json:"grant"`
+	LastSyncAt     *time.Time `json:"last_sync_at"` // null: never synced
+	VotesSynced    int64      `json:"votes_synced"`
+	LastErrorCode  *string    `json:"last_error_code"` // null: none
+}
+
+// grantOf is the OAuth2 grant a connection's tokens come from. Every
+// connection is authorized by its author today; the connection has no
+// grant field yet, and this is the one place to read it once it has.
+func grantOf(connection.Connection) string { return "authorization_code" }
+
+// trouble ranks a connection for `status --all`: what needs an operator
+// first.
+func trouble(c connection.Connection) int {
+	switch {
+	case c.Status == connection.StatusNeedsReauthorization:
+		return 0
+	case c.LastError != nil:
+		return 1
+	case c.Status == connection.StatusPending:
+		return 2
+	case c.Status == connection.StatusConnected:
+		return 3
+	}
+	return 1 // a status this version does not know: look at it
+}
+
+// compareIDs orders conversation ids as numbers when both are (EJ's are),
+// else as text, numbers first.
+func compareIDs(a, b string) int {
+	na, errA := strconv.ParseUint(a, 10, 64)
+	nb, errB := strconv.ParseUint(b, 10, 64)
+	switch {
+	case errA == nil && errB == nil:
+		return cmp.Compare(na, nb)
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// statusRows is every connection as `status --all` shows it, trouble
+// first, then by conversation id.
+func statusRows(list []connection.Connection) []statusRow {
+	list = slices.Clone(list)
+	slices.SortFunc(list, func(a, b connection.Connection) int {
+		return cmp.Or(cmp.Compare(trouble(a), trouble(b)), compareIDs(a.ConversationID, b.ConversationID))
+	})
+	rows := make([]statusRow, len(list))
+	for i, c := range list {
+		r := statusRow{ConversationID: c.ConversationID, MauticHost: c.MauticURL, Status: string(c.Status), Grant: grantOf(c),
+			VotesSynced: c.VotesSynced}
+		if u, err := url.Parse(c.MauticURL); err == nil && u.Host != "" {
+			r.MauticHost = u.Host
+		}
+		if !c.LastSyncAt.IsZero() {
+			t := c.LastSyncAt.UTC()
+			r.LastSyncAt = &t
+		}
+		if c.LastError != nil {
+			r.LastErrorCode = &c.LastError.Code
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+// printAll prints `status --all`: a table, or with asJSON the rows as a
+// JSON array ([] when there is no connection).
+func printAll(w io.Writer, list []connection.Connection, asJSON bool) error {
+	rows := statusRows(list)
+	if asJSON {
+		return printJSON(w, rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONVERSATION\tMAUTIC HOST\tSTATUS\tGRANT\tLAST SYNC\tVOTES SYNCED\tLAST ERROR")
+	for _, r := range rows {
+		sync, le := "-", "-"
+		if r.LastSyncAt != nil {
+			sync = r.LastSyncAt.Format("2006-01-02 15:04Z")
+		}
+		if r.LastErrorCode != nil {
+			le = *r.LastErrorCode
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ConversationID, r.MauticHost, r.Status, r.Grant, sync, r.VotesSynced, le)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "no connections")
+	}
+	return nil
 }
 
 func filterConn(list []connection.Connection, id string) []connection.Connection {
