@@ -54,7 +54,7 @@ func TestTemplateAccessLog(t *testing.T) {
 		t.Fatalf("Format is not a JSON object of strings (every value quoted, so that a \"-\" stays valid): %v\n%s", err, format)
 	}
 	for _, want := range []string{"$context.requestId", "$context.routeKey", "$context.status", "$context.responseLatency",
-		"$context.integrationErrorMessage"} {
+		"$context.integrationErrorMessage", "$context.integration.requestId"} {
 		if !slices.Contains(slices.Collect(maps.Values(fields)), want) {
 			t.Errorf("Format lacks %s", want)
 		}
