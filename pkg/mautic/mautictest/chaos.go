@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -110,7 +111,8 @@ func (c *chaosState) issued(secret string) {
 // RevokeClient kills the access tokens, refresh tokens and authorization
 // codes of one client (by its public id, the client_id), as revoking one
 // application's access in Mautic does; other clients keep theirs, and the
-// client's credentials stay valid, so the author can authorize again. It
+// client's credentials stay valid, so the author can authorize again (on
+// 7.0 the remembered consent goes too, so the consent page shows again). It
 // returns how many tokens and codes died.
 func (s *Sim) RevokeClient(clientID string) int {
 	s.mu.Lock()
@@ -133,6 +135,13 @@ func (s *Sim) RevokeClient(clientID string) int {
 		if t.clientID == clientID {
 			delete(s.refresh, k)
 			n++
+		}
+	}
+	// Mautic's revoke also drops the (client, user) row that 7.0 reads as
+	// a remembered consent.
+	for k := range s.approvals {
+		if strings.HasPrefix(k, clientID+" ") {
+			delete(s.approvals, k)
 		}
 	}
 	return n

@@ -41,6 +41,12 @@ func (e *ConsentError) Error() string {
 // with state and code — without following it. Anything else is a
 // *ConsentError; a denial always is one, since Mautic never redirects it.
 //
+// Mautic 7.0 (Options.Version "7.0") remembers a user's approval of a
+// client: the authorize page then redirects to the client at once, after
+// the login when the browser has no session, and Consent returns that
+// redirect without a consent page to accept or deny — also when deny is
+// true, since the author is given no choice.
+//
 // hc may be nil. Its Jar is used when set (a logged-in session skips the
 // login); its CheckRedirect is not (Consent follows nothing by itself).
 func Consent(ctx context.Context, hc *http.Client, authorizeURL, username, password string, deny bool) (*url.URL, error) {
@@ -89,9 +95,25 @@ func Consent(ctx context.Context, hc *http.Client, authorizeURL, username, passw
 		return do(step, req)
 	}
 
+	// remembered returns the redirect to the client that Mautic 6/7 answers
+	// at once for a client the user approved before (no consent page).
+	remembered := func(resp *http.Response) (*url.URL, bool) {
+		if resp.StatusCode != http.StatusFound {
+			return nil, false
+		}
+		loc, err := resp.Location()
+		if err != nil || (loc.Host == authz.Host && strings.HasPrefix(loc.Path, "/oauth/")) {
+			return nil, false
+		}
+		return loc, true
+	}
+
 	resp, body, err := get("authorize", authz)
 	if err != nil {
 		return nil, err
+	}
+	if u, ok := remembered(resp); ok {
+		return u, nil
 	}
 	if resp.StatusCode == http.StatusFound {
 		loginURL, err := resp.Location()
@@ -118,6 +140,9 @@ func Consent(ctx context.Context, hc *http.Client, authorizeURL, username, passw
 		resp, body, err = get("authorize", back)
 		if err != nil {
 			return nil, err
+		}
+		if u, ok := remembered(resp); ok {
+			return u, nil
 		}
 	}
 	if resp.StatusCode != http.StatusOK {

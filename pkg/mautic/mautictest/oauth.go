@@ -195,6 +195,28 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 			submitted = true
 		}
 	}
+	if s.rememberConsent() && s.approved(c.publicID, user) {
+		// Mautic 6/7: the client was approved before, so FOS finishes the
+		// authorization at once with the request's parameters (the form's
+		// when the query has none), without a consent page (part 3 A: C,
+		// D, D2, E, I).
+		params := map[string]*string{}
+		q := r.URL.Query()
+		for _, k := range []string{"client_id", "response_type", "redirect_uri", "state", "scope"} {
+			var vs []string
+			if len(r.URL.RawQuery) > 0 {
+				vs = q[k]
+			} else {
+				vs = form[formField(k)]
+			}
+			if len(vs) > 0 {
+				v := vs[0]
+				params[k] = &v
+			}
+		}
+		s.finishAuthorization(w, c, params, true, true)
+		return
+	}
 	if !submitted {
 		q := r.URL.Query()
 		s.renderConsent(w, c, q)
@@ -208,7 +230,23 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, accepted := form["accepted"]
-	s.finishAuthorization(w, c, params, accepted)
+	if accepted && s.rememberConsent() {
+		// The approval is recorded before the request is checked: a failed
+		// Accept (e.g. an unregistered redirect_uri) still records it (part 3
+		// A, B). A Deny records nothing.
+		s.mu.Lock()
+		s.approvals[c.publicID+" "+user] = true
+		s.mu.Unlock()
+	}
+	s.finishAuthorization(w, c, params, accepted, false)
+}
+
+// approved reports whether user approved client before (7.0's remembered
+// consent).
+func (s *Sim) approved(clientID, user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.approvals[clientID+" "+user]
 }
 
 func formField(name string) string { return "fos_oauth_server_authorize_form[" + name + "]" }
@@ -228,8 +266,11 @@ func (s *Sim) renderConsent(w http.ResponseWriter, c *client, q url.Values) {
 }
 
 // finishAuthorization is oauth2-php's finishClientAuthorization as Mautic
-// renders its outcomes (transcript exchanges 11, 44–62, 78).
-func (s *Sim) finishAuthorization(w http.ResponseWriter, c *client, params map[string]*string, accepted bool) {
+// renders its outcomes (transcript exchanges 11, 44–62, 78). remembered is
+// 7.0's path for an approved client, where a missing or unregistered
+// redirect_uri is not rendered as the OAuth error but fails as a 500 (part
+// 3 A, E and I).
+func (s *Sim) finishAuthorization(w http.ResponseWriter, c *client, params map[string]*string, accepted, remembered bool) {
 	get := func(k string) string {
 		if p := params[k]; p != nil {
 			return sanitizeURLIfRedirect(k, *p)
@@ -237,6 +278,10 @@ func (s *Sim) finishAuthorization(w http.ResponseWriter, c *client, params map[s
 		return ""
 	}
 	redirectURI := get("redirect_uri")
+	if remembered && !validRedirectURI(redirectURI, c.redirectURIs) {
+		writeOAuthError(w, http.StatusInternalServerError, authorizeCache, "", genericMessage(http.StatusInternalServerError))
+		return
+	}
 	if redirectURI == "" {
 		msg := "The redirect URI is mandatory and was not supplied."
 		switch len(c.redirectURIs) {

@@ -232,8 +232,12 @@ func oauthErrorBody(code int, typ, msg string) []byte {
 // exception under /api or /oauth (malformed JSON, unknown route, server
 // error): the generic message, "type":null, no Mautic-Version.
 func writeGenericError(w http.ResponseWriter, status int) {
-	msg := "Looks like I encountered an error (error #" + strconv.Itoa(status) + "). If I do it again, please report me to the system administrator!"
-	writeOAuthError(w, status, "no-cache, private", "", msg)
+	writeOAuthError(w, status, "no-cache, private", "", genericMessage(status))
+}
+
+// genericMessage is the message of Mautic's exception listener.
+func genericMessage(status int) string {
+	return "Looks like I encountered an error (error #" + strconv.Itoa(status) + "). If I do it again, please report me to the system administrator!"
 }
 
 // controllerError is the body of an API controller error (returnError):

@@ -2,6 +2,7 @@ package mautictest
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -33,7 +34,12 @@ type Options struct {
 	// version) would: tests of what a client does when Mautic refuses an
 	// address it thought fine.
 	RefuseEmailDomains []string
-	// Version is sent in the Mautic-Version header; default "5.1.0".
+	// Version is the Mautic release simulated: "5.1" (the default) or
+	// "7.0" ("5.1.0" and "7.0.0" are accepted too; see ParseVersion). It is
+	// sent in the Mautic-Version header as 5.1.0 or 7.0.0. The two differ
+	// only on the authorize page: 7.0 remembers consent per (client, user)
+	// and answers 500 for an approved client with an unregistered
+	// redirect_uri (captures, part 3 A). New panics on any other value.
 	Version string
 	// Start is the simulator clock at New; default time.Now(). The clock runs
 	// with real time from there and Sim.Advance moves it forward.
@@ -82,8 +88,8 @@ type Stats struct {
 // hangCap bounds how long a timeout fault holds a request.
 const hangCap = 60 * time.Second
 
-// Sim is a simulated Mautic 5.1.0. It implements http.Handler and is safe for
-// concurrent use. Create one with New.
+// Sim is a simulated Mautic 5.1.0 or 7.0.0 (Options.Version). It implements
+// http.Handler and is safe for concurrent use. Create one with New.
 type Sim struct {
 	opts      Options
 	realStart time.Time
@@ -110,6 +116,10 @@ type Sim struct {
 	access       map[string]*accessToken
 	refresh      map[string]*refreshToken
 	windows      map[string]*rateWindow
+
+	// approvals are 7.0's remembered consents, by client public id + " " +
+	// user; always empty on 5.1.
+	approvals map[string]bool
 
 	contacts      map[int]*contact
 	order         []int // live contact ids, ascending
@@ -165,9 +175,11 @@ func New(opts Options) *Sim {
 	if opts.BatchLimit <= 0 {
 		opts.BatchLimit = 200
 	}
-	if opts.Version == "" {
-		opts.Version = "5.1.0"
+	header, err := ParseVersion(opts.Version)
+	if err != nil {
+		panic(err)
 	}
+	opts.Version = header
 	if opts.Start.IsZero() {
 		opts.Start = time.Now()
 	}
@@ -181,6 +193,7 @@ func New(opts Options) *Sim {
 		clients:       map[string]*client{},
 		nextClientID:  1,
 		sessions:      map[string]*session{},
+		approvals:     map[string]bool{},
 		codes:         map[string]*authCode{},
 		access:        map[string]*accessToken{},
 		refresh:       map[string]*refreshToken{},
@@ -211,6 +224,27 @@ func New(opts Options) *Sim {
 	}
 	return s
 }
+
+// ParseVersion checks an Options.Version value and returns the
+// Mautic-Version header it stands for: "" and "5.1" (or "5.1.0") give
+// "5.1.0", "7.0" (or "7.0.0") gives "7.0.0"; anything else is an error.
+func ParseVersion(v string) (string, error) {
+	switch strings.TrimSpace(v) {
+	case "", "5.1", "5.1.0":
+		return "5.1.0", nil
+	case "7.0", "7.0.0":
+		return "7.0.0", nil
+	}
+	return "", fmt.Errorf("mautictest: unknown Mautic version %q (want 5.1 or 7.0)", v)
+}
+
+// rememberConsent reports whether the simulated Mautic keeps a user's
+// approval of a client (Mautic 6 and 7 do; 5.1 asks every time).
+func (s *Sim) rememberConsent() bool { return s.opts.Version != "5.1.0" }
+
+// Version returns the simulated Mautic's version as its Mautic-Version
+// header shows it: "5.1.0" or "7.0.0".
+func (s *Sim) Version() string { return s.opts.Version }
 
 // Now returns the simulator clock.
 func (s *Sim) Now() time.Time {
@@ -264,7 +298,8 @@ func (s *Sim) currentFaults() Faults {
 }
 
 // RevokeAll kills every access token, refresh token and authorization code,
-// as an admin deleting and re-creating the credentials would.
+// and (7.0) every remembered consent, as an admin deleting and re-creating
+// the credentials would.
 func (s *Sim) RevokeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,6 +307,7 @@ func (s *Sim) RevokeAll() {
 	s.access = map[string]*accessToken{}
 	s.refresh = map[string]*refreshToken{}
 	s.windows = map[string]*rateWindow{}
+	s.approvals = map[string]bool{}
 }
 
 // Stats returns a copy of the request counters.
@@ -367,7 +403,8 @@ func (s *Sim) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// ServeHTTP answers as Mautic 5.1.0 would, plus the /_sim/ controls.
+// ServeHTTP answers as Mautic 5.1.0 (or 7.0.0) would, plus the /_sim/
+// controls.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
