@@ -21,6 +21,10 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		"/_sim/faults":   {{"GET", s.ctlFaults}, {"POST", s.ctlFaults}},
 		"/_sim/revoke":   {{"POST", s.ctlRevoke}},
 		"/_sim/clock":    {{"GET", s.ctlClock}, {"POST", s.ctlClock}},
+
+		"/_sim/tags":             {{"GET", s.ctlTags}},
+		"/_sim/segments":         {{"GET", s.ctlSegments}},
+		"/_sim/segments/rebuild": {{"POST", s.ctlRebuildSegments}},
 	}
 	hs, ok := routes[r.URL.Path]
 	if !ok {
@@ -154,4 +158,21 @@ func (s *Sim) ctlClock(w http.ResponseWriter, r *http.Request) {
 		s.Advance(time.Duration(*req.AdvanceSeconds * float64(time.Second)))
 	}
 	ctlJSON(w, http.StatusOK, map[string]time.Time{"now": s.Now().UTC()})
+}
+
+func (s *Sim) ctlTags(w http.ResponseWriter, r *http.Request) {
+	ctlJSON(w, http.StatusOK, map[string][]Tag{"tags": s.Tags()})
+}
+
+func (s *Sim) ctlSegments(w http.ResponseWriter, r *http.Request) {
+	ctlJSON(w, http.StatusOK, map[string][]Segment{"segments": s.Segments()})
+}
+
+// ctlRebuildSegments runs the segment job (RebuildSegments).
+func (s *Sim) ctlRebuildSegments(w http.ResponseWriter, r *http.Request) {
+	res := s.RebuildSegments()
+	if res == nil {
+		res = []SegmentRebuild{}
+	}
+	ctlJSON(w, http.StatusOK, map[string][]SegmentRebuild{"segments": res})
 }

@@ -1,9 +1,13 @@
-// Package mautictest is a simulated Mautic 5.1.0: the OAuth2 server (authorize
-// page with its own login, consent, token endpoint), the contacts API and a
-// little of segments and points, answering with the same status codes, error
-// envelopes, messages and headers as a real Mautic 5.1.0 does, as captured in
-// the captures in testdata/captures (see docs/mautic.md). TRANSCRIPTS.md in this
-// directory lists which captured exchanges are reproduced.
+// Package mautictest is a simulated Mautic 5.1.0 or 7.0.0 (Options.Version):
+// the OAuth2 server (authorize page with its own login, consent, token
+// endpoint), the contacts API, tags, segments (created with filters, found
+// by alias, filled by hand or by the segment job) and points, answering with
+// the same status codes, error envelopes, messages and headers as a real
+// Mautic does, as captured in testdata/captures (see docs/mautic.md).
+// TRANSCRIPTS.md in this directory lists which captured exchanges are
+// reproduced. The two versions differ only where the captures show them
+// differ: 7.0 remembers a user's consent per client and answers an approved
+// client's unregistered redirect_uri with a 500.
 //
 // It is meant to be exactly as strict as Mautic: authorization codes live 30
 // seconds and work once, refresh tokens rotate, HTTP Basic client
@@ -25,6 +29,9 @@
 //	GET|POST /_sim/faults {"latency_ms","error_rate","timeout_rate","rate_limit_per_hour","api_enabled"}
 //	POST   /_sim/revoke   every token and code dies
 //	GET|POST /_sim/clock  {"advance_seconds":3601}
+//	GET    /_sim/tags     → {"tags":[{"id","tag"}]}
+//	GET    /_sim/segments → {"segments":[{"id","name","alias","is_published","is_global","members"}]}
+//	POST   /_sim/segments/rebuild  runs the segment job (Sim.RebuildSegments) → {"segments":[{"id","alias","added","removed","members"}]}
 //
 // Requests under /_sim/ are not counted in the statistics and never see
 // faults.

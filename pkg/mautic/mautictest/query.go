@@ -356,6 +356,9 @@ func searchCond(tok string, strict bool) cond {
 				}
 				return false
 			}
+		case "segment":
+			// An exact alias, members not removed by hand (LeadRepository).
+			return func(s *Sim, c *contact) bool { return s.inSegment(c.id, arg) }
 		case "ids":
 			ids := strings.Split(arg, ",")
 			return func(_ *Sim, c *contact) bool { return slices.Contains(ids, strconv.Itoa(c.id)) }

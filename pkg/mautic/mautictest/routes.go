@@ -46,10 +46,15 @@ var routes = func() []*route {
 		{method: "POST", pattern: "/api/contacts/{id}/points/plus/{points}", api: (*Sim).pointsPlus},
 		{method: "POST", pattern: "/api/contacts/{id}/points/minus/{points}", api: (*Sim).pointsMinus},
 		{method: "GET", pattern: "/api/contacts/{id}/segments", api: (*Sim).contactSegments},
+		{method: "GET", pattern: "/api/segments", api: (*Sim).listSegments},
 		{method: "POST", pattern: "/api/segments/new", api: (*Sim).newSegment},
 		{method: "GET", pattern: "/api/segments/{id}", api: (*Sim).getSegment},
 		{method: "POST", pattern: "/api/segments/{id}/contact/{contactId}/add", api: (*Sim).segmentAdd},
 		{method: "POST", pattern: "/api/segments/{id}/contact/{contactId}/remove", api: (*Sim).segmentRemove},
+		{method: "POST", pattern: "/api/segments/{id}/contacts/add", api: (*Sim).segmentAddContacts},
+		{method: "GET", pattern: "/api/tags", api: (*Sim).listTags},
+		{method: "POST", pattern: "/api/tags/new", api: (*Sim).newTag},
+		{method: "GET", pattern: "/api/tags/{id}", api: (*Sim).getTag},
 	}
 	for _, r := range rs {
 		r.parts = strings.Split(strings.TrimPrefix(r.pattern, "/"), "/")

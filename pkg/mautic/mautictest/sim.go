@@ -120,6 +120,9 @@ type Sim struct {
 	// approvals are 7.0's remembered consents, by client public id + " " +
 	// user; always empty on 5.1.
 	approvals map[string]bool
+	// tagDescriptions holds the descriptions set by POST /api/tags/new,
+	// by tag id (absent: null).
+	tagDescriptions map[int]string
 
 	contacts      map[int]*contact
 	order         []int // live contact ids, ascending
@@ -193,7 +196,6 @@ func New(opts Options) *Sim {
 		clients:       map[string]*client{},
 		nextClientID:  1,
 		sessions:      map[string]*session{},
-		approvals:     map[string]bool{},
 		codes:         map[string]*authCode{},
 		access:        map[string]*accessToken{},
 		refresh:       map[string]*refreshToken{},
@@ -207,6 +209,8 @@ func New(opts Options) *Sim {
 		nextSegmentID: 1,
 		chaos:         newChaosState(),
 	}
+	s.approvals = map[string]bool{}
+	s.tagDescriptions = map[int]string{}
 	// email, phone and mobile are always indexed: unique-identifier matching
 	// and where[…][expr]=eq lookups use the index.
 	for _, f := range []int{fEmail, fPhone, fMobile} {
