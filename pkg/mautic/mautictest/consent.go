@@ -102,7 +102,7 @@ func Consent(ctx context.Context, hc *http.Client, authorizeURL, username, passw
 			return nil, false
 		}
 		loc, err := resp.Location()
-		if err != nil || (loc.Host == authz.Host && strings.HasPrefix(loc.Path, "/oauth/")) {
+		if err != nil || strings.HasSuffix(loc.Path, "/oauth/v2/authorize_login") {
 			return nil, false
 		}
 		return loc, true
