@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
@@ -76,7 +77,7 @@ type App struct {
 	Processor *votes.Processor
 	// Service and Handlers are nil in a host without PUBLIC_BASE_URL
 	// (see Deps.Store).
-	Service  *connection.Service
+	Service  *connect.Service
 	Handlers *httpapi.Handlers
 
 	store   Store
@@ -126,7 +127,7 @@ func New(d Deps) (*App, error) {
 	if !ok1 || !ok2 {
 		return nil, errors.New("app: the connect flow needs a connection.MetadataStore and a connection.SecretStore")
 	}
-	svc, err := connection.NewService(connection.Options{
+	svc, err := connect.NewService(connect.Options{
 		Meta:          meta,
 		Secrets:       secrets,
 		LinkKey:       d.AppSecret.LinkKey,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/app"
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/localapp"
@@ -46,7 +47,7 @@ func Connect(ctx context.Context, simURL, dir string, conversations []string) er
 		if err != nil {
 			return err
 		}
-		v, err := c.Register(ctx, conv, connection.RegisterRequest{MauticURL: simURL, ClientID: id, ClientSecret: secret})
+		v, err := c.Register(ctx, conv, connect.RegisterRequest{MauticURL: simURL, ClientID: id, ClientSecret: secret})
 		if err != nil {
 			return fmt.Errorf("register conversation %s: %w", conv, err)
 		}

@@ -40,6 +40,7 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/awsapp"
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
@@ -469,10 +470,10 @@ func (r *rig) connect(ctx context.Context, conv string) string {
 	r.t.Helper()
 	id, secret := r.Sim.CreateClient([]string{r.Base + "/"}, true)
 	r.noteSecret(secret, "client secret of "+conv)
-	var v connection.View
+	var v connect.View
 	var err error
 	for range 10 {
-		if v, err = r.API.Register(ctx, conv, connection.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: secret}); err == nil {
+		if v, err = r.API.Register(ctx, conv, connect.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: secret}); err == nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/awsapp"
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
@@ -208,7 +209,7 @@ func TestBodyLimits(t *testing.T) {
 	h := k.coldStart(map[string]any{"api_keys": []string{key}})
 	const path = "/conversations/42/mautic"
 	register := func(secretLen int) string {
-		b, _ := json.Marshal(connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: "1_abc", ClientSecret: strings.Repeat("s", secretLen)})
+		b, _ := json.Marshal(connect.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: "1_abc", ClientSecret: strings.Repeat("s", secretLen)})
 		return string(b)
 	}
 	overhead := len(register(0))
@@ -354,7 +355,7 @@ func TestLeaks(t *testing.T) {
 	id, _ := r.Sim.CreateClient([]string{r.Base + "/"}, true)
 	wrong := randomHex(t, 24)
 	r.noteSecret(wrong, "wrong client secret sent by EJ")
-	if _, err := r.API.Register(ctx, "leak3", connection.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: wrong}); err == nil {
+	if _, err := r.API.Register(ctx, "leak3", connect.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: wrong}); err == nil {
 		t.Error("registering a wrong client secret succeeded")
 	}
 	for _, auth := range []string{"Bearer " + randomHex(t, 24), "Basic " + r.APIKeys[0], r.APIKeys[0]} {
@@ -399,7 +400,7 @@ func (r *rig) browserFlow(ctx context.Context, conv string) (*http.Client, *url.
 	r.t.Helper()
 	id, secret := r.Sim.CreateClient([]string{r.Base + "/"}, true)
 	r.noteSecret(secret, "client secret of "+conv)
-	v, err := r.API.Register(ctx, conv, connection.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: secret})
+	v, err := r.API.Register(ctx, conv, connect.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: secret})
 	if err != nil {
 		r.t.Fatalf("register %s: %v", conv, err)
 	}

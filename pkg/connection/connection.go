@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -158,3 +159,9 @@ type AppSecret struct {
 func (a AppSecret) LogValue() slog.Value {
 	return slog.GroupValue(slog.Int("api_keys", len(a.APIKeys)), slog.Int("link_key_bytes", len(a.LinkKey)))
 }
+
+var conversationIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidConversationID reports whether id can name a conversation: 1–64
+// letters, digits, '_' or '-'.
+func ValidConversationID(id string) bool { return conversationIDRe.MatchString(id) }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 )
 
@@ -127,7 +127,7 @@ func checkAPIEvent(t *testing.T, ev map[string]any, fn string, routeFn map[strin
 			t.Errorf("authorization header = %q, want Bearer <api key>", auth)
 		}
 		if method == "PUT" {
-			var req connection.RegisterRequest
+			var req connect.RegisterRequest
 			body, _ := ev["body"].(string)
 			if err := json.Unmarshal([]byte(body), &req); err != nil || req.MauticURL == "" || req.ClientID == "" || req.ClientSecret == "" {
 				t.Errorf("body %q is not a registration (%v)", body, err)
@@ -142,8 +142,8 @@ func checkAPIEvent(t *testing.T, ev map[string]any, fn string, routeFn map[strin
 		}
 	case httpapi.RouteCallback:
 		cookies, _ := ev["cookies"].([]any)
-		if len(cookies) != 1 || !strings.HasPrefix(cookies[0].(string), connection.StateCookieName+"=") {
-			t.Errorf("cookies = %v, want the %s cookie (payload 2.0 puts cookies there, not in headers)", cookies, connection.StateCookieName)
+		if len(cookies) != 1 || !strings.HasPrefix(cookies[0].(string), connect.StateCookieName+"=") {
+			t.Errorf("cookies = %v, want the %s cookie (payload 2.0 puts cookies there, not in headers)", cookies, connect.StateCookieName)
 		}
 		if q, _ := ev["rawQueryString"].(string); !strings.Contains(q, "code=") || !strings.Contains(q, "state=") {
 			t.Errorf("rawQueryString = %q, want code and state", q)

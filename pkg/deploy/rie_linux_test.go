@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
@@ -405,9 +406,9 @@ func callAPI(t *testing.T, p *rieProcess, event []byte) apiResponse {
 	return r
 }
 
-func decodeView(t *testing.T, r apiResponse) connection.View {
+func decodeView(t *testing.T, r apiResponse) connect.View {
 	t.Helper()
-	var v connection.View
+	var v connect.View
 	if err := json.Unmarshal([]byte(r.Body), &v); err != nil {
 		t.Fatalf("body %q: %v", r.Body, err)
 	}
@@ -446,14 +447,14 @@ func TestRIE(t *testing.T) {
 	}
 
 	var (
-		view      connection.View
+		view      connect.View
 		location  *url.URL
 		cookie    string
 		returnURL = "https://ej.example.org/conversations/42/slug/tools/mautic"
 	)
 	step("connections PUT registers", func(t *testing.T) {
 		id, secret := e.sim.CreateClient([]string{e.publicBase + "/"}, true)
-		body, _ := json.Marshal(connection.RegisterRequest{MauticURL: e.sim.URL, ClientID: id, ClientSecret: secret, ReturnURL: returnURL})
+		body, _ := json.Marshal(connect.RegisterRequest{MauticURL: e.sim.URL, ClientID: id, ClientSecret: secret, ReturnURL: returnURL})
 		r := callAPI(t, proc(t, "connections"), apiEvent(t, "connections-put.json", func(ev map[string]any) {
 			withAPIKey(e.apiKey)(ev)
 			ev["body"] = string(body)
@@ -495,7 +496,7 @@ func TestRIE(t *testing.T) {
 			t.Fatalf("Location = %q, want the simulator's consent page", r.header("Location"))
 		}
 		for _, c := range r.Cookies {
-			if v, ok := strings.CutPrefix(c, connection.StateCookieName+"="); ok {
+			if v, ok := strings.CutPrefix(c, connect.StateCookieName+"="); ok {
 				cookie, _, _ = strings.Cut(v, ";")
 				for _, attr := range []string{"HttpOnly", "Secure", "SameSite=Lax"} {
 					if !strings.Contains(c, attr) {
@@ -505,7 +506,7 @@ func TestRIE(t *testing.T) {
 			}
 		}
 		if cookie == "" {
-			t.Fatalf("cookies = %v, want %s (payload 2.0 returns them in cookies)", r.Cookies, connection.StateCookieName)
+			t.Fatalf("cookies = %v, want %s (payload 2.0 returns them in cookies)", r.Cookies, connect.StateCookieName)
 		}
 	})
 	step("callback connects", func(t *testing.T) {
@@ -518,7 +519,7 @@ func TestRIE(t *testing.T) {
 		}
 		r := callAPI(t, proc(t, "callback"), apiEvent(t, "callback.json", func(ev map[string]any) {
 			withQuery(cb.Query())(ev)
-			ev["cookies"] = []any{connection.StateCookieName + "=" + cookie}
+			ev["cookies"] = []any{connect.StateCookieName + "=" + cookie}
 		}))
 		if want := returnURL + "?mautic=connected"; r.StatusCode != http.StatusSeeOther || r.header("Location") != want {
 			t.Fatalf("statusCode %d, Location %q; want 303 to %s; body %s", r.StatusCode, r.header("Location"), want, r.Body)

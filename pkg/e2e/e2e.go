@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
@@ -86,15 +87,15 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 }
 
 // Register is PUT /conversations/{id}/mautic.
-func (c *Client) Register(ctx context.Context, conversationID string, req connection.RegisterRequest) (connection.View, error) {
-	var v connection.View
+func (c *Client) Register(ctx context.Context, conversationID string, req connect.RegisterRequest) (connect.View, error) {
+	var v connect.View
 	err := c.do(ctx, http.MethodPut, "/conversations/"+conversationID+"/mautic", req, &v)
 	return v, err
 }
 
 // Status is GET /conversations/{id}/mautic.
-func (c *Client) Status(ctx context.Context, conversationID string) (connection.View, error) {
-	var v connection.View
+func (c *Client) Status(ctx context.Context, conversationID string) (connect.View, error) {
+	var v connect.View
 	err := c.do(ctx, http.MethodGet, "/conversations/"+conversationID+"/mautic", nil, &v)
 	return v, err
 }
@@ -154,7 +155,7 @@ func Authorize(ctx context.Context, authorizeURL, username, password string) (in
 // an API credential there) and completes the OAuth dance.
 func Connect(ctx context.Context, c *Client, sim *mautictest.Sim, simURL, conversationID string) error {
 	id, secret := sim.CreateClient([]string{c.BaseURL + "/"}, true)
-	v, err := c.Register(ctx, conversationID, connection.RegisterRequest{MauticURL: simURL, ClientID: id, ClientSecret: secret})
+	v, err := c.Register(ctx, conversationID, connect.RegisterRequest{MauticURL: simURL, ClientID: id, ClientSecret: secret})
 	if err != nil {
 		return fmt.Errorf("register conversation %s: %w", conversationID, err)
 	}
@@ -177,7 +178,7 @@ func Connect(ctx context.Context, c *Client, sim *mautictest.Sim, simURL, conver
 // connection straight into a store use it.
 func Grant(ctx context.Context, sim *mautictest.Sim, simURL, redirectURI string) (clientID, clientSecret string, tok *oauth2.Token, err error) {
 	clientID, clientSecret = sim.CreateClient([]string{redirectURI}, true)
-	cfg := oauth2.Config{ClientID: clientID, ClientSecret: clientSecret, Endpoint: mautic.Endpoint(simURL), RedirectURL: redirectURI}
+	cfg := mautic.OAuthConfig(simURL, clientID, clientSecret, redirectURI)
 	cb, err := mautictest.Consent(ctx, nil, cfg.AuthCodeURL("e2e-state"), "admin", "mautic", false)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("consent at Mautic: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/localapp"
@@ -116,7 +117,7 @@ func TestLocalServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, secret := srv.Sim.CreateClient([]string{c.BaseURL + "/"}, true)
-	reg, err := c.Register(ctx, "l2", connection.RegisterRequest{MauticURL: srv.SimURL, ClientID: id, ClientSecret: secret})
+	reg, err := c.Register(ctx, "l2", connect.RegisterRequest{MauticURL: srv.SimURL, ClientID: id, ClientSecret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}

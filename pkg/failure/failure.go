@@ -40,6 +40,9 @@ const (
 	QueueUnavailable Code = "queue_unavailable"
 	RouteNotFound    Code = "route_not_found"
 	MethodNotAllowed Code = "method_not_allowed"
+	Busy             Code = "busy"
+	TooManyVotes     Code = "too_many_votes"
+	RequestTimeout   Code = "request_timeout"
 	Internal         Code = "internal"
 	// The author's browser: authorize link and callback.
 	LinkExpired            Code = "link_expired"
@@ -129,6 +132,13 @@ var catalog = map[Code]Entry{
 	QueueUnavailable: {Status: http.StatusServiceUnavailable, Message: "the votes could not be queued; try again"},
 	RouteNotFound:    {Status: http.StatusNotFound, Message: "no such route"},
 	MethodNotAllowed: {Status: http.StatusMethodNotAllowed, Message: "this route does not take that method"},
+	Busy: {Status: http.StatusServiceUnavailable, Message: "too many requests at once; try again in a second", Page: &Page{
+		TitlePT: "Serviço ocupado", TitleEN: "Service busy",
+		WhatPT: "Muitas conexões estão sendo feitas agora.", WhatEN: "Too many connections are being made right now.",
+		NextPT: "Recarregue esta página em alguns segundos.", NextEN: "Reload this page in a few seconds.",
+	}},
+	TooManyVotes:   {Status: http.StatusRequestEntityTooLarge, Message: "too many votes in one request: send them in several"},
+	RequestTimeout: {Status: http.StatusRequestTimeout, Message: "the body did not arrive in time: send it at once"},
 	Internal: {Status: http.StatusInternalServerError, Message: "something went wrong on our side; try again in a few minutes", Page: &Page{
 		TitlePT: "Algo deu errado", TitleEN: "Something went wrong",
 		WhatPT: "Tivemos um problema do nosso lado.", WhatEN: "We had a problem on our side.",

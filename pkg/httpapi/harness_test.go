@@ -1,7 +1,7 @@
 package httpapi_test
 
 // The harness: every test runs the real handlers on an httptest server, the
-// real connection.Service on a real store (the embedded localstore, or
+// real connect.Service on a real store (the embedded localstore, or
 // DynamoDB Local + the Secrets Manager test server), the simulated Mautic
 // over HTTP, and the SSRF-safe client. It records every exchange with the
 // handlers and every log line, and fails the test when a secret shows up in
@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
@@ -137,7 +138,7 @@ type env struct {
 	Sim     *mautictest.Server
 	Meta    connection.MetadataStore
 	Secrets connection.SecretStore
-	Svc     *connection.Service
+	Svc     *connect.Service
 	Srv     *httptest.Server
 	Base    string // PUBLIC_BASE_URL
 	Keys    []string
@@ -209,8 +210,8 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	linkKey := []byte(randomString(t))
 	e.noteSecret(string(linkKey), "link key")
-	build := func(linkKey []byte, keys []string) (*connection.Service, *httpapi.Handlers) {
-		svc, err := connection.NewService(connection.Options{
+	build := func(linkKey []byte, keys []string) (*connect.Service, *httpapi.Handlers) {
+		svc, err := connect.NewService(connect.Options{
 			Meta:          e.Meta,
 			Secrets:       e.Secrets,
 			LinkKey:       linkKey,
@@ -366,7 +367,7 @@ type view map[string]any
 func (v view) str(k string) string { s, _ := v[k].(string); return s }
 
 // put registers credentials and returns the status and the decoded body.
-func (e *env) put(conv string, req connection.RegisterRequest) (int, view) {
+func (e *env) put(conv string, req connect.RegisterRequest) (int, view) {
 	e.t.Helper()
 	resp, body := e.api(http.MethodPut, connPath(conv), e.Keys[0], req)
 	var v view
@@ -381,7 +382,7 @@ func (e *env) put(conv string, req connection.RegisterRequest) (int, view) {
 func (e *env) register(conv, returnURL string) view {
 	e.t.Helper()
 	id, secret := e.client(true)
-	status, v := e.put(conv, connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret, ReturnURL: returnURL})
+	status, v := e.put(conv, connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret, ReturnURL: returnURL})
 	if status != http.StatusOK {
 		e.t.Fatalf("PUT %s: status %d %v, want 200", conv, status, v)
 	}
@@ -520,6 +521,6 @@ func jsonDecode(resp *http.Response, v any) error {
 
 func isNotFound(err error) bool { return errors.Is(err, connection.ErrNotFound) }
 
-func registerReq(e *env, id, secret string) connection.RegisterRequest {
-	return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+func registerReq(e *env, id, secret string) connect.RegisterRequest {
+	return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 }

@@ -14,7 +14,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 )
 
 // MaxBodyBytes bounds request bodies of the JSON API.
@@ -22,7 +23,7 @@ const MaxBodyBytes = 64 << 10
 
 // Handlers serves the HTTP API of one deployment.
 type Handlers struct {
-	svc         *connection.Service
+	svc         *connect.Service
 	keys        [][sha256.Size]byte
 	log         *slog.Logger
 	maxInFlight int
@@ -33,7 +34,7 @@ type Handlers struct {
 // the callback function is given none. Each key is trimmed of ASCII spaces
 // and tabs and must pass CheckAPIKey. log may be nil. Each route serves at
 // most DefaultMaxInFlight requests at once unless an option says otherwise.
-func New(svc *connection.Service, apiKeys []string, log *slog.Logger, opts ...Option) (*Handlers, error) {
+func New(svc *connect.Service, apiKeys []string, log *slog.Logger, opts ...Option) (*Handlers, error) {
 	if svc == nil {
 		return nil, errors.New("httpapi: nil service")
 	}
@@ -93,7 +94,7 @@ func (h *Handlers) Register(mux *http.ServeMux) {
 	mux.Handle(RouteAuthorize, h.Authorize())
 	mux.Handle(RouteCallback, h.Callback())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "route_not_found", "no such route")
+		WriteError(w, http.StatusNotFound, failure.RouteNotFound, "no such route")
 	})
 }
 
@@ -108,10 +109,10 @@ func withNotFound(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(rec, r)
 			if rec.status == http.StatusMethodNotAllowed {
 				w.Header().Set("Allow", rec.header.Get("Allow"))
-				WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
+				WriteError(w, http.StatusMethodNotAllowed, failure.MethodNotAllowed, "method not allowed on this route")
 				return
 			}
-			WriteError(w, http.StatusNotFound, "route_not_found", "no such route")
+			WriteError(w, http.StatusNotFound, failure.RouteNotFound, "no such route")
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -133,12 +134,12 @@ func (h *Handlers) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := bearer(r); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ej-mautic"`)
-			WriteError(w, http.StatusUnauthorized, "missing_api_key", "send the API key in one header, Authorization: Bearer <key>")
+			WriteError(w, http.StatusUnauthorized, failure.MissingAPIKey, "send the API key in one header, Authorization: Bearer <key>")
 			return
 		}
 		if !h.ValidKey(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ej-mautic", error="invalid_token"`)
-			WriteError(w, http.StatusUnauthorized, "invalid_api_key", "the API key is not valid")
+			WriteError(w, http.StatusUnauthorized, failure.InvalidAPIKey, "the API key is not valid")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -146,7 +147,7 @@ func (h *Handlers) requireKey(next http.Handler) http.Handler {
 }
 
 func (h *Handlers) put(w http.ResponseWriter, r *http.Request) {
-	var req connection.RegisterRequest
+	var req connect.RegisterRequest
 	if !decodeJSON(w, r, &req) {
 		return
 	}
@@ -186,13 +187,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
+			WriteError(w, http.StatusRequestEntityTooLarge, failure.BodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			WriteError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("field %q must be a %s", typeErr.Field, typeErr.Type))
+			WriteError(w, http.StatusBadRequest, failure.InvalidJSON, fmt.Sprintf("field %q must be a %s", typeErr.Field, typeErr.Type))
 		case errors.As(err, &syntax):
-			WriteError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset))
+			WriteError(w, http.StatusBadRequest, failure.InvalidJSON, fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset))
 		default:
-			WriteError(w, http.StatusBadRequest, "invalid_json", "the body must be one JSON object")
+			WriteError(w, http.StatusBadRequest, failure.InvalidJSON, "the body must be one JSON object")
 		}
 		return false
 	}
@@ -202,17 +203,17 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
+		WriteError(w, http.StatusRequestEntityTooLarge, failure.BodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
 		return false
 	case err != nil || len(bytes.TrimSpace(rest)) > 0:
-		WriteError(w, http.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON object")
+		WriteError(w, http.StatusBadRequest, failure.InvalidJSON, "the body must hold exactly one JSON object")
 		return false
 	}
 	return true
 }
 
 func (h *Handlers) writeErr(w http.ResponseWriter, r *http.Request, err error) {
-	var p *connection.Problem
+	var p *connect.Problem
 	if errors.As(err, &p) {
 		if p.Status >= 500 || p.Unwrap() != nil {
 			h.log.WarnContext(r.Context(), "request failed", "code", p.Code, "conversation_id", r.PathValue("conversation_id"), "err", p.Unwrap())
@@ -221,7 +222,7 @@ func (h *Handlers) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.log.ErrorContext(r.Context(), "internal error", "conversation_id", r.PathValue("conversation_id"), "err", err)
-	WriteError(w, http.StatusInternalServerError, "internal", "internal error; try again")
+	WriteError(w, http.StatusInternalServerError, failure.Internal, "internal error; try again")
 }
 
 // ErrorBody is the JSON error shape of the API.
@@ -236,8 +237,8 @@ type ErrorDetail struct {
 }
 
 // WriteError writes the API's JSON error.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+func WriteError(w http.ResponseWriter, status int, code failure.Code, msg string) {
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: string(code), Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

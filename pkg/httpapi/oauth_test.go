@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 )
 
@@ -84,7 +84,7 @@ func TestConnectHappyPath(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, want := c.Name, connection.StateCookieName; got != want {
+				if got, want := c.Name, connect.StateCookieName; got != want {
 					t.Errorf("name = %q, want %q", got, want)
 				}
 				if !c.HttpOnly {
@@ -133,8 +133,8 @@ func TestConnectHappyPath(t *testing.T) {
 				}
 				// The cookie is cleared.
 				c, err := http.ParseSetCookie(done.Header.Get("Set-Cookie"))
-				if err != nil || c.Name != connection.StateCookieName || c.MaxAge >= 0 {
-					t.Errorf("Set-Cookie = %q, want %s cleared", done.Header.Get("Set-Cookie"), connection.StateCookieName)
+				if err != nil || c.Name != connect.StateCookieName || c.MaxAge >= 0 {
+					t.Errorf("Set-Cookie = %q, want %s cleared", done.Header.Get("Set-Cookie"), connect.StateCookieName)
 				}
 			})
 			t.Run("status connected", func(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localapp"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
@@ -96,20 +96,20 @@ func TestOpenAPIConformance(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	id, secret := e.client(true)
 	good := registerReq(e, id, secret)
-	bad := func(change func(*connection.RegisterRequest)) connection.RegisterRequest {
+	bad := func(change func(*connect.RegisterRequest)) connect.RegisterRequest {
 		r := good
 		change(&r)
 		return r
 	}
 	e.put("4.2", good)
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.MauticURL = "http://mautic.example.org" }))
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.ClientID = "a b" }))
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.ClientSecret = "" }))
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.ClientSecret = "a b" }))
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.ReturnURL = "/relative" }))
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.ClientSecret = "WrongSecret77c1d0e4" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.MauticURL = "http://mautic.example.org" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.ClientID = "a b" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.ClientSecret = "" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.ClientSecret = "a b" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.ReturnURL = "/relative" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.ClientSecret = "WrongSecret77c1d0e4" }))
 	e.noteSecret("WrongSecret77c1d0e4", "wrong client secret")
-	e.put("42", bad(func(r *connection.RegisterRequest) { r.MauticURL = e.Sim.URL + "/nowhere" }))
+	e.put("42", bad(func(r *connect.RegisterRequest) { r.MauticURL = e.Sim.URL + "/nowhere" }))
 	e.api(http.MethodPut, connPath("42"), e.Keys[0], `{"mautic_url":`)
 	e.api(http.MethodPut, connPath("42"), e.Keys[0], `{"client_id":"`+strings.Repeat("x", httpapi.MaxBodyBytes)+`"}`)
 	e.Sim.SetFaults(mautictest.Faults{APIEnabled: ptr(false)})

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
@@ -26,44 +26,44 @@ func ptr[T any](v T) *T { return &v }
 func TestRegisterValidation(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	id, secret := e.client(true)
-	valid := func(change func(*connection.RegisterRequest)) connection.RegisterRequest {
-		r := connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+	valid := func(change func(*connect.RegisterRequest)) connect.RegisterRequest {
+		r := connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 		change(&r)
 		return r
 	}
 	tests := []struct {
 		name     string
 		conv     string
-		req      connection.RegisterRequest
+		req      connect.RegisterRequest
 		wantCode string
 	}{
-		{"conversation id with a dot", "4.2", valid(func(*connection.RegisterRequest) {}), "invalid_conversation_id"},
-		{"conversation id too long", strings.Repeat("9", 65), valid(func(*connection.RegisterRequest) {}), "invalid_conversation_id"},
-		{"conversation id escaped slash", "a%2Fb", valid(func(*connection.RegisterRequest) {}), "invalid_conversation_id"},
-		{"mautic_url missing", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "" }), "invalid_mautic_url"},
-		{"mautic_url http", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "http://mautic.example.org" }), "invalid_mautic_url"},
-		{"mautic_url userinfo", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://admin:hunter2pw@mautic.example.org" }), "invalid_mautic_url"},
-		{"mautic_url query", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://mautic.example.org/?x=1" }), "invalid_mautic_url"},
-		{"mautic_url fragment", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://mautic.example.org/#top" }), "invalid_mautic_url"},
-		{"mautic_url private IP", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://10.0.0.7" }), "invalid_mautic_url"},
-		{"mautic_url loopback", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://127.0.0.1" }), "invalid_mautic_url"},
-		{"mautic_url metadata", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://169.254.169.254" }), "invalid_mautic_url"},
-		{"mautic_url mapped IPv6", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://[::ffff:192.168.1.1]" }), "invalid_mautic_url"},
-		{"mautic_url localhost", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "https://localhost" }), "invalid_mautic_url"},
-		{"mautic_url garbage", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "::not a url" }), "invalid_mautic_url"},
-		{"mautic_url relative", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "mautic.example.org" }), "invalid_mautic_url"},
-		{"mautic_url ftp", "42", valid(func(r *connection.RegisterRequest) { r.MauticURL = "ftp://mautic.example.org" }), "invalid_mautic_url"},
-		{"client_id missing", "42", valid(func(r *connection.RegisterRequest) { r.ClientID = "" }), "invalid_client_id"},
-		{"client_id with space", "42", valid(func(r *connection.RegisterRequest) { r.ClientID = "1_abc def" }), "invalid_client_id"},
-		{"client_id too long", "42", valid(func(r *connection.RegisterRequest) { r.ClientID = strings.Repeat("a", 256) }), "invalid_client_id"},
-		{"client_secret missing", "42", valid(func(r *connection.RegisterRequest) { r.ClientSecret = "" }), "missing_client_secret"},
-		{"client_secret with space", "42", valid(func(r *connection.RegisterRequest) { r.ClientSecret = "abc def" }), "invalid_client_secret"},
-		{"client_secret with newline", "42", valid(func(r *connection.RegisterRequest) { r.ClientSecret = "abc\n" }), "invalid_client_secret"},
-		{"client_secret too long", "42", valid(func(r *connection.RegisterRequest) { r.ClientSecret = strings.Repeat("s", 513) }), "invalid_client_secret"},
-		{"return_url relative", "42", valid(func(r *connection.RegisterRequest) { r.ReturnURL = "/conversations/42" }), "invalid_return_url"},
-		{"return_url javascript", "42", valid(func(r *connection.RegisterRequest) { r.ReturnURL = "javascript:alert(1)" }), "invalid_return_url"},
-		{"return_url userinfo", "42", valid(func(r *connection.RegisterRequest) { r.ReturnURL = "https://ej.example.org@evil.example" }), "invalid_return_url"},
-		{"return_url backslash", "42", valid(func(r *connection.RegisterRequest) { r.ReturnURL = `https://evil.example\@ej.example.org` }), "invalid_return_url"},
+		{"conversation id with a dot", "4.2", valid(func(*connect.RegisterRequest) {}), "invalid_conversation_id"},
+		{"conversation id too long", strings.Repeat("9", 65), valid(func(*connect.RegisterRequest) {}), "invalid_conversation_id"},
+		{"conversation id escaped slash", "a%2Fb", valid(func(*connect.RegisterRequest) {}), "invalid_conversation_id"},
+		{"mautic_url missing", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "" }), "invalid_mautic_url"},
+		{"mautic_url http", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "http://mautic.example.org" }), "invalid_mautic_url"},
+		{"mautic_url userinfo", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://admin:hunter2pw@mautic.example.org" }), "invalid_mautic_url"},
+		{"mautic_url query", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://mautic.example.org/?x=1" }), "invalid_mautic_url"},
+		{"mautic_url fragment", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://mautic.example.org/#top" }), "invalid_mautic_url"},
+		{"mautic_url private IP", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://10.0.0.7" }), "invalid_mautic_url"},
+		{"mautic_url loopback", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://127.0.0.1" }), "invalid_mautic_url"},
+		{"mautic_url metadata", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://169.254.169.254" }), "invalid_mautic_url"},
+		{"mautic_url mapped IPv6", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://[::ffff:192.168.1.1]" }), "invalid_mautic_url"},
+		{"mautic_url localhost", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "https://localhost" }), "invalid_mautic_url"},
+		{"mautic_url garbage", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "::not a url" }), "invalid_mautic_url"},
+		{"mautic_url relative", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "mautic.example.org" }), "invalid_mautic_url"},
+		{"mautic_url ftp", "42", valid(func(r *connect.RegisterRequest) { r.MauticURL = "ftp://mautic.example.org" }), "invalid_mautic_url"},
+		{"client_id missing", "42", valid(func(r *connect.RegisterRequest) { r.ClientID = "" }), "invalid_client_id"},
+		{"client_id with space", "42", valid(func(r *connect.RegisterRequest) { r.ClientID = "1_abc def" }), "invalid_client_id"},
+		{"client_id too long", "42", valid(func(r *connect.RegisterRequest) { r.ClientID = strings.Repeat("a", 256) }), "invalid_client_id"},
+		{"client_secret missing", "42", valid(func(r *connect.RegisterRequest) { r.ClientSecret = "" }), "missing_client_secret"},
+		{"client_secret with space", "42", valid(func(r *connect.RegisterRequest) { r.ClientSecret = "abc def" }), "invalid_client_secret"},
+		{"client_secret with newline", "42", valid(func(r *connect.RegisterRequest) { r.ClientSecret = "abc\n" }), "invalid_client_secret"},
+		{"client_secret too long", "42", valid(func(r *connect.RegisterRequest) { r.ClientSecret = strings.Repeat("s", 513) }), "invalid_client_secret"},
+		{"return_url relative", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = "/conversations/42" }), "invalid_return_url"},
+		{"return_url javascript", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = "javascript:alert(1)" }), "invalid_return_url"},
+		{"return_url userinfo", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = "https://ej.example.org@evil.example" }), "invalid_return_url"},
+		{"return_url backslash", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = `https://evil.example\@ej.example.org` }), "invalid_return_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +122,7 @@ func TestRegisterBody(t *testing.T) {
 			if got, want := errCode(v), tt.wantCode; got != want {
 				t.Errorf("error code = %q, want %q (%s)", got, want, body)
 			}
-			if strings.Contains(string(body), "connection.RegisterRequest") {
+			if strings.Contains(string(body), "connect.RegisterRequest") {
 				t.Errorf("error %s names a Go type", body)
 			}
 		})
@@ -137,7 +137,7 @@ func TestRegisterNormalizesURL(t *testing.T) {
 		id, secret := e.client(true)
 		host := strings.TrimPrefix(e.Sim.URL, "http://")
 		for _, in := range []string{e.Sim.URL + "/", "HTTP://" + host + "//", " " + e.Sim.URL + " "} {
-			status, v := e.put("42", connection.RegisterRequest{MauticURL: in, ClientID: id, ClientSecret: secret})
+			status, v := e.put("42", connect.RegisterRequest{MauticURL: in, ClientID: id, ClientSecret: secret})
 			if status != http.StatusOK {
 				t.Fatalf("PUT %q: status %d %v", in, status, v)
 			}
@@ -179,7 +179,7 @@ func TestRegisterNormalizesURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			status, v := e.put("42", connection.RegisterRequest{MauticURL: tt.in, ClientID: id, ClientSecret: secret})
+			status, v := e.put("42", connect.RegisterRequest{MauticURL: tt.in, ClientID: id, ClientSecret: secret})
 			if status != http.StatusOK {
 				t.Fatalf("status %d %v, want 200", status, v)
 			}
@@ -212,7 +212,7 @@ func TestRegisterPreflight(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		setup      func(e *env) connection.RegisterRequest
+		setup      func(e *env) connect.RegisterRequest
 		timeout    time.Duration
 		hc         *http.Client
 		wantStatus int
@@ -221,114 +221,114 @@ func TestRegisterPreflight(t *testing.T) {
 	}{
 		{
 			name: "admin client accepted",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 			},
 			wantStatus: http.StatusOK,
 		},
 		{
 			name: "non-admin client (unauthorized_client) accepted",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(false)
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 			},
 			wantStatus: http.StatusOK,
 		},
 		{
 			name: "wrong secret",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, _ := e.client(true)
 				e.noteSecret("WrongSecret0b9e7c5a3d1f", "wrong client secret")
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: "WrongSecret0b9e7c5a3d1f"}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: "WrongSecret0b9e7c5a3d1f"}
 			},
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_client_credentials",
 		},
 		{
 			name: "unknown client id",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				_, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: "99_nosuchclient", ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: "99_nosuchclient", ClientSecret: secret}
 			},
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_client_credentials",
 		},
 		{
 			name: "API disabled",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
 				e.Sim.SetFaults(mautictest.Faults{APIEnabled: ptr(false)})
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 			},
 			wantStatus: http.StatusBadRequest, wantCode: "mautic_api_disabled",
 		},
 		{
 			name: "5xx",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
 				e.Sim.SetFaults(mautictest.Faults{ErrorRate: ptr(1.0)})
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 			},
 			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "HTTP 500",
 		},
 		{
 			name: "closed port",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: closedURL, ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: closedURL, ClientID: id, ClientSecret: secret}
 			},
 			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "connection refused",
 		},
 		{
 			name: "timeout",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
 				e.Sim.SetFaults(mautictest.Faults{TimeoutRate: ptr(1.0)})
-				return connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id, ClientSecret: secret}
 			},
 			timeout:    300 * time.Millisecond,
 			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "timed out",
 		},
 		{
 			name: "name resolves to a private address",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "10.1.2.3"}}),
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "private network",
 		},
 		{
 			name: "name resolves to loopback",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "127.0.0.1"}}),
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "loopback",
 		},
 		{
 			name: "name resolves to the metadata endpoint in IPv4-mapped form",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{"mautic.example.org": "::ffff:169.254.169.254"}}),
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "link-local",
 		},
 		{
 			name: "name does not resolve",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: "https://nowhere.example.org", ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: "https://nowhere.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc:         safehttp.NewClient(safehttp.Options{Resolver: staticResolver{}}),
 			wantStatus: http.StatusBadRequest, wantCode: "mautic_unreachable", wantInMsg: "does not resolve",
 		},
 		{
 			name: "DNS server failure",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: "https://mautic.example.org", ClientID: id, ClientSecret: secret}
 			},
 			hc: safehttp.NewClient(safehttp.Options{Resolver: failingResolver{&net.DNSError{
 				Err: "server misbehaving", Name: "mautic.example.org", Server: "10.9.8.7:53", IsTemporary: true,
@@ -337,9 +337,9 @@ func TestRegisterPreflight(t *testing.T) {
 		},
 		{
 			name: "not a Mautic (404)",
-			setup: func(e *env) connection.RegisterRequest {
+			setup: func(e *env) connect.RegisterRequest {
 				id, secret := e.client(true)
-				return connection.RegisterRequest{MauticURL: e.Sim.URL + "/not-mautic", ClientID: id, ClientSecret: secret}
+				return connect.RegisterRequest{MauticURL: e.Sim.URL + "/not-mautic", ClientID: id, ClientSecret: secret}
 			},
 			wantStatus: http.StatusBadRequest, wantCode: "invalid_mautic_url", wantInMsg: "HTTP 404",
 		},
@@ -399,7 +399,7 @@ func TestReRegister(t *testing.T) {
 	staleCallback := e.consent(b.authorize(first.str("authorize_url")))
 
 	id2, secret2 := e.client(false)
-	status, second := e.put("42", connection.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id2, ClientSecret: secret2, ReturnURL: "https://ej.example.org/c/42"})
+	status, second := e.put("42", connect.RegisterRequest{MauticURL: e.Sim.URL, ClientID: id2, ClientSecret: secret2, ReturnURL: "https://ej.example.org/c/42"})
 	if status != http.StatusOK {
 		t.Fatalf("re-PUT: status %d %v", status, second)
 	}

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"time"
+
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 )
 
 // ServerConfig holds the limits of an HTTP server of ej-mautic: the same on
@@ -121,9 +123,9 @@ func limit(max int, busy func(http.ResponseWriter), next http.Handler) http.Hand
 }
 
 func busyJSON(w http.ResponseWriter) {
-	WriteError(w, http.StatusServiceUnavailable, "busy", "too many requests at once; try again in a second")
+	WriteError(w, http.StatusServiceUnavailable, failure.Busy, "too many requests at once; try again in a second")
 }
 
 func busyPage(w http.ResponseWriter) {
-	renderPage(w, http.StatusServiceUnavailable, pageFor("busy"))
+	renderPage(w, http.StatusServiceUnavailable, pageFor(failure.Busy))
 }

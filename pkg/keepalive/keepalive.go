@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 )
@@ -112,7 +113,7 @@ func (x *run) check(ctx context.Context, c connection.Connection) connection.Sta
 		rep.Refreshed++
 		log.InfoContext(ctx, "idle connection refreshed", "conversation_id", c.ConversationID, "idle", now.Sub(last).Round(time.Hour).String())
 	case errors.Is(err, tokens.ErrReauthorize) || errors.Is(err, tokens.ErrNoToken):
-		le := &connection.LastError{Code: "mautic_reauthorization_needed", Message: "Mautic refused the stored refresh token: the author must connect again", At: now.UTC()}
+		le := &connection.LastError{Code: string(failure.MauticReauthorizationNeeded), Message: failure.MauticReauthorizationNeeded.Message(""), At: now.UTC()}
 		if uerr := conns.UpdateStatus(ctx, c.ConversationID, connection.StatusNeedsReauthorization, le); uerr != nil {
 			rep.Failed++
 			log.ErrorContext(ctx, "mark needs_reauthorization", "conversation_id", c.ConversationID, "err", uerr)

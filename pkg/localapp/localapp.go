@@ -21,6 +21,7 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/app"
 	"github.com/ejplatform/ej-mautic/pkg/config"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
@@ -101,7 +102,7 @@ type Server struct {
 	App       *app.App // the composition root, on this server's store
 	Processor *votes.Processor
 	Tokens    *tokens.Manager
-	Service   *connection.Service
+	Service   *connect.Service
 
 	log      *slog.Logger
 	notify   chan struct{}

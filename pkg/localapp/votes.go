@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
@@ -47,23 +48,24 @@ func newVotesHandler(send votes.Sender, keys *httpapi.Handlers, requireKey bool)
 
 // votesError is a refusal of a POST /votes body.
 type votesError struct {
-	status    int
-	code, msg string
+	status int
+	code   failure.Code
+	msg    string
 }
 
 func badJSON(format string, args ...any) *votesError {
-	return &votesError{http.StatusBadRequest, "invalid_json", fmt.Sprintf(format, args...)}
+	return &votesError{http.StatusBadRequest, failure.InvalidJSON, fmt.Sprintf(format, args...)}
 }
 
 func badVote(format string, args ...any) *votesError {
-	return &votesError{http.StatusBadRequest, "invalid_vote", fmt.Sprintf(format, args...)}
+	return &votesError{http.StatusBadRequest, failure.InvalidVote, fmt.Sprintf(format, args...)}
 }
 
-var tooLarge = &votesError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", MaxVotesBody)}
+var tooLarge = &votesError{http.StatusRequestEntityTooLarge, failure.BodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxVotesBody)}
 
 func (h *votesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.requireKey && !h.keys.ValidKey(r) {
-		httpapi.WriteError(w, http.StatusUnauthorized, "invalid_api_key", "send the API key as Authorization: Bearer <key>")
+		httpapi.WriteError(w, http.StatusUnauthorized, failure.InvalidAPIKey, "send the API key as Authorization: Bearer <key>")
 		return
 	}
 	if r.ContentLength > MaxVotesBody {
@@ -76,7 +78,7 @@ func (h *votesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.budget.acquire(reserve) {
 		w.Header().Set("Retry-After", "1")
-		httpapi.WriteError(w, http.StatusServiceUnavailable, "busy", "too many votes are being received at once; try again in a second")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, failure.Busy, "too many votes are being received at once; try again in a second")
 		return
 	}
 	defer h.budget.release(reserve)
@@ -99,7 +101,7 @@ func (h *votesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.send.Send(r.Context(), bodies); err != nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, "queue_unavailable", "the votes could not be queued; try again")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, failure.QueueUnavailable, "the votes could not be queued; try again")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -150,7 +152,7 @@ func readVotes(body io.Reader) ([][]byte, *votesError) {
 			break
 		}
 		if i == MaxVotesPerRequest {
-			return nil, &votesError{http.StatusRequestEntityTooLarge, "too_many_votes", fmt.Sprintf("more than %d votes in one request: send them in several", MaxVotesPerRequest)}
+			return nil, &votesError{http.StatusRequestEntityTooLarge, failure.TooManyVotes, fmt.Sprintf("more than %d votes in one request: send them in several", MaxVotesPerRequest)}
 		}
 		raw, verr := nextVote(dec, i)
 		if verr != nil {
@@ -209,7 +211,7 @@ func readError(err error, i int) *votesError {
 	case errors.As(err, &tooBig):
 		return tooLarge
 	case isTimeout(err):
-		return &votesError{http.StatusRequestTimeout, "request_timeout", "the body did not arrive in time: send it at once"}
+		return &votesError{http.StatusRequestTimeout, failure.RequestTimeout, "the body did not arrive in time: send it at once"}
 	case errors.Is(err, errVoteTooLarge):
 		return badVote("%s is larger than %d bytes, the SQS message limit", at, votes.MaxBodySize)
 	case errors.Is(err, io.EOF):

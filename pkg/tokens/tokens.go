@@ -227,7 +227,7 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 	if used == "" {
 		return nil, fmt.Errorf("refresh token of conversation %s: no refresh token stored: %w", c.ConversationID, ErrReauthorize)
 	}
-	cfg := oauth2.Config{ClientID: c.ClientID, ClientSecret: e.secret, Endpoint: mautic.Endpoint(c.MauticURL)}
+	cfg := mautic.OAuthConfig(c.MauticURL, c.ClientID, e.secret, "")
 	hctx := context.WithValue(ctx, oauth2.HTTPClient, m.opts.HTTPClient)
 	m.refreshes.Add(1)
 	sent := m.opts.Now()

@@ -1,7 +1,7 @@
 package votes_test
 
 // The harness: a running ej-mautic on one storage — the real HTTP handlers
-// (httpapi on a connection.Service, wired as pkg/awsapp and pkg/localapp
+// (httpapi on a connect.Service, wired as pkg/awsapp and pkg/localapp
 // wire them) on an httptest server, a simulated Mautic over HTTP, and the
 // SSRF-safe client allowlisting it — plus processors built on the same
 // storage, one tokens.Manager each, as separate Lambda containers would
@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"golang.org/x/oauth2"
 
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
@@ -130,7 +131,7 @@ func newEnv(t *testing.T, st store, secrets connection.SecretStore, simOpts maut
 	var handler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	svc, err := connection.NewService(connection.Options{
+	svc, err := connect.NewService(connect.Options{
 		Meta: st, Secrets: secrets, LinkKey: []byte("0123456789abcdef0123456789abcdef"), HTTPClient: e.hc,
 		PublicBaseURL: srv.URL, Allowlist: allow, Logger: e.log,
 		OnConnected: func(ctx context.Context, conversationID string) {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
@@ -389,7 +390,7 @@ func TestProcess(t *testing.T) {
 	t.Run("votes of a pending connection are parked, then synced once connected", func(t *testing.T) {
 		e := newLocalEnv(t)
 		id, secret := e.sim.CreateClient([]string{e.api.BaseURL + "/"}, true)
-		reg, err := e.api.Register(ctx, "p", connection.RegisterRequest{MauticURL: e.sim.URL, ClientID: id, ClientSecret: secret})
+		reg, err := e.api.Register(ctx, "p", connect.RegisterRequest{MauticURL: e.sim.URL, ClientID: id, ClientSecret: secret})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -762,7 +763,7 @@ func TestRegisteredAgainWhileCached(t *testing.T) {
 	wantOutcomes(t, res, votes.Done)
 
 	id, secret := e.sim.CreateClient([]string{e.api.BaseURL + "/"}, true)
-	reg, err := e.api.Register(ctx, "ra", connection.RegisterRequest{MauticURL: e.sim.URL, ClientID: id, ClientSecret: secret})
+	reg, err := e.api.Register(ctx, "ra", connect.RegisterRequest{MauticURL: e.sim.URL, ClientID: id, ClientSecret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}

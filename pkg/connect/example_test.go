@@ -1,4 +1,4 @@
-package connection_test
+package connect_test
 
 import (
 	"bytes"
@@ -6,18 +6,18 @@ import (
 	"log"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 )
 
 // A signed authorize link is bound to one conversation and one
 // registration, and expires.
 func ExampleLinkSigner() {
-	signer, err := connection.NewLinkSigner(bytes.Repeat([]byte{7}, 32)) // AppSecret.LinkKey
+	signer, err := connect.NewLinkSigner(bytes.Repeat([]byte{7}, 32)) // AppSecret.LinkKey
 	if err != nil {
 		log.Fatal(err)
 	}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	link := signer.Sign("42", 3, now.Add(connection.LinkTTL))
+	link := signer.Sign("42", 3, now.Add(connect.LinkTTL))
 
 	generation, err := signer.Verify("42", link, now)
 	fmt.Println(generation, err)

@@ -1,4 +1,4 @@
-package connection
+package connect
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 )
@@ -32,26 +33,26 @@ const (
 // Problem is an error with a stable snake_case code and a human message,
 // safe to show to EJ or to the author: it never holds a secret.
 type Problem struct {
-	Status  int    // HTTP status for the API or the page
-	Code    string // stable, snake_case
-	Message string // human text, English
-	err     error  // cause, for logs (never shown)
+	Status  int          // HTTP status for the API or the page
+	Code    failure.Code // stable, snake_case (package failure)
+	Message string       // human text, English
+	err     error        // cause, for logs (never shown)
 }
 
-func (p *Problem) Error() string { return p.Code + ": " + p.Message }
+func (p *Problem) Error() string { return string(p.Code) + ": " + p.Message }
 
 // Unwrap returns the cause.
 func (p *Problem) Unwrap() error { return p.err }
 
-func problem(status int, code, msg string) *Problem {
+func problem(status int, code failure.Code, msg string) *Problem {
 	return &Problem{Status: status, Code: code, Message: msg}
 }
 
 // Options wires a Service.
 type Options struct {
-	Meta    MetadataStore
-	Secrets SecretStore
-	// LinkKey signs authorize links (AppSecret.LinkKey); nil in a
+	Meta    connection.MetadataStore
+	Secrets connection.SecretStore
+	// LinkKey signs authorize links (connection.AppSecret.LinkKey); nil in a
 	// function that makes and checks none (callback).
 	LinkKey []byte
 	// HTTPClient talks to Mautic: the SSRF-safe client of package safehttp.
@@ -73,8 +74,8 @@ type Options struct {
 // Service registers, reads and removes connections and runs the OAuth2
 // authorization-code flow for them.
 type Service struct {
-	meta         MetadataStore
-	secrets      SecretStore
+	meta         connection.MetadataStore
+	secrets      connection.SecretStore
 	links        *LinkSigner
 	hc           *http.Client
 	base         string // PublicBaseURL without trailing slash
@@ -137,34 +138,29 @@ type RegisterRequest struct {
 
 // View is a connection as the HTTP API shows it: never a secret or token.
 type View struct {
-	ConversationID        string     `json:"conversation_id"`
-	Status                Status     `json:"status"`
-	MauticURL             string     `json:"mautic_url"`
-	ClientID              string     `json:"client_id"`
-	RedirectURI           string     `json:"redirect_uri"`
-	MauticVersion         string     `json:"mautic_version,omitempty"`
-	ConnectedAt           *time.Time `json:"connected_at"`
-	LastSyncAt            *time.Time `json:"last_sync_at"`
-	VotesSynced           int64      `json:"votes_synced"`
-	ContactsCreated       int64      `json:"contacts_created"`
-	VotesSkipped          int64      `json:"votes_skipped"`
-	LastError             *LastError `json:"last_error"`
-	AuthorizeURL          string     `json:"authorize_url,omitempty"`
-	AuthorizeURLExpiresAt *time.Time `json:"authorize_url_expires_at,omitempty"`
+	ConversationID        string                `json:"conversation_id"`
+	Status                connection.Status     `json:"status"`
+	MauticURL             string                `json:"mautic_url"`
+	ClientID              string                `json:"client_id"`
+	RedirectURI           string                `json:"redirect_uri"`
+	MauticVersion         string                `json:"mautic_version,omitempty"`
+	ConnectedAt           *time.Time            `json:"connected_at"`
+	LastSyncAt            *time.Time            `json:"last_sync_at"`
+	VotesSynced           int64                 `json:"votes_synced"`
+	ContactsCreated       int64                 `json:"contacts_created"`
+	VotesSkipped          int64                 `json:"votes_skipped"`
+	LastError             *connection.LastError `json:"last_error"`
+	AuthorizeURL          string                `json:"authorize_url,omitempty"`
+	AuthorizeURLExpiresAt *time.Time            `json:"authorize_url_expires_at,omitempty"`
 }
 
 var (
-	conversationIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	clientIDRe       = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,255}$`)
+	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,255}$`)
 )
 
-// ValidConversationID reports whether id can name a conversation: 1–64
-// letters, digits, '_' or '-'.
-func ValidConversationID(id string) bool { return conversationIDRe.MatchString(id) }
-
 func checkConversationID(id string) *Problem {
-	if !ValidConversationID(id) {
-		return problem(http.StatusBadRequest, "invalid_conversation_id", "conversation_id must be 1-64 letters, digits, '_' or '-'")
+	if !connection.ValidConversationID(id) {
+		return problem(http.StatusBadRequest, failure.InvalidConversationID, "conversation_id must be 1-64 letters, digits, '_' or '-'")
 	}
 	return nil
 }
@@ -182,20 +178,20 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 	}
 	mauticURL, err := safehttp.NormalizeMauticURL(req.MauticURL, s.allow)
 	if err != nil {
-		return View{}, &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: " + err.Error(), err: err}
+		return View{}, &Problem{Status: http.StatusBadRequest, Code: failure.InvalidMauticURL, Message: "mautic_url: " + err.Error(), err: err}
 	}
 	if req.ClientID == "" || !clientIDRe.MatchString(req.ClientID) {
-		return View{}, problem(http.StatusBadRequest, "invalid_client_id", "client_id must be the public key from Mautic's API credentials (letters, digits, '_', '-', '.')")
+		return View{}, problem(http.StatusBadRequest, failure.InvalidClientID, "client_id must be the public key from Mautic's API credentials (letters, digits, '_', '-', '.')")
 	}
 	if req.ClientSecret == "" {
-		return View{}, problem(http.StatusBadRequest, "missing_client_secret", "client_secret is required: the secret key from Mautic's API credentials")
+		return View{}, problem(http.StatusBadRequest, failure.MissingClientSecret, "client_secret is required: the secret key from Mautic's API credentials")
 	}
 	if len(req.ClientSecret) > 512 || strings.ContainsAny(req.ClientSecret, " \t\r\n") {
-		return View{}, problem(http.StatusBadRequest, "invalid_client_secret", "client_secret must be the secret key from Mautic's API credentials, without spaces")
+		return View{}, problem(http.StatusBadRequest, failure.InvalidClientSecret, "client_secret must be the secret key from Mautic's API credentials, without spaces")
 	}
 	if req.ReturnURL != "" {
 		if err := safehttp.ValidateReturnURL(req.ReturnURL); err != nil {
-			return View{}, &Problem{Status: http.StatusBadRequest, Code: "invalid_return_url", Message: "return_url: " + err.Error(), err: err}
+			return View{}, &Problem{Status: http.StatusBadRequest, Code: failure.InvalidReturnURL, Message: "return_url: " + err.Error(), err: err}
 		}
 	}
 	if p := s.preflight(ctx, mauticURL, req.ClientID, req.ClientSecret); p != nil {
@@ -203,7 +199,7 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 	}
 
 	now := s.now().UTC()
-	c := Connection{ConversationID: conversationID, CreatedAt: now, Generation: nextGeneration(0, now)}
+	c := connection.Connection{ConversationID: conversationID, CreatedAt: now, Generation: nextGeneration(0, now)}
 	old, err := s.meta.GetConnection(ctx, conversationID)
 	switch {
 	case err == nil:
@@ -211,11 +207,11 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 		// generation so links and states of the old one stop working.
 		c = old
 		c.Generation = nextGeneration(old.Generation, now)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, connection.ErrNotFound):
 	default:
 		return View{}, fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
-	c.Status = StatusPending
+	c.Status = connection.StatusPending
 	c.MauticURL = mauticURL
 	c.ClientID = req.ClientID
 	c.ReturnURL = req.ReturnURL
@@ -225,10 +221,10 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 	c.MauticVersion = ""
 	c.LastError = nil
 
-	if err := s.secrets.PutSecret(ctx, conversationID, Secret{ClientSecret: req.ClientSecret}); err != nil {
-		if errors.Is(err, ErrConflict) {
+	if err := s.secrets.PutSecret(ctx, conversationID, connection.Secret{ClientSecret: req.ClientSecret}); err != nil {
+		if errors.Is(err, connection.ErrConflict) {
 			// Secrets Manager is still carrying out a DELETE.
-			return View{}, &Problem{Status: http.StatusConflict, Code: "conflict", Message: "the previous connection of this conversation is still being deleted; try again in a few seconds", err: err}
+			return View{}, &Problem{Status: http.StatusConflict, Code: failure.Conflict, Message: "the previous connection of this conversation is still being deleted; try again in a few seconds", err: err}
 		}
 		return View{}, fmt.Errorf("store secret for conversation %s: %w", conversationID, err)
 	}
@@ -250,51 +246,38 @@ func nextGeneration(prev int64, now time.Time) int64 {
 // preflight checks a client id/secret pair (and that the API is enabled)
 // with a side-effect-free client_credentials token request.
 func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecret string) *Problem {
-	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {clientID},
-		"client_secret": {clientSecret},
-	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, mauticURL+"/oauth/v2/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url cannot be requested", err: err}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.hc.Do(req)
-	var denied *safehttp.DeniedError
-	if errors.As(err, &denied) {
-		// The name resolves to a private, loopback… address: say which
-		// class, never the address (DNS answers stay ours).
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: " + reason(err) + "; Mautic must be on a public address", err: err}
-	}
-	if err != nil {
-		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	apiErr := mautic.ParseError(resp.StatusCode, resp.Header, body)
-	if apiErr == nil {
+	_, err := mautic.ClientCredentials(ctx, s.hc, mauticURL, clientID, clientSecret)
+	if err == nil {
 		return nil
+	}
+	var apiErr *mautic.APIError
+	if !errors.As(err, &apiErr) {
+		var denied *safehttp.DeniedError
+		if errors.As(err, &denied) {
+			// The name resolves to a private, loopback… address: say which
+			// class, never the address (DNS answers stay ours).
+			return &Problem{Status: http.StatusBadRequest, Code: failure.InvalidMauticURL, Message: "mautic_url: " + reason(err) + "; Mautic must be on a public address", err: err}
+		}
+		return &Problem{Status: http.StatusBadRequest, Code: failure.MauticUnreachable, Message: "Mautic could not be reached: " + reason(err), err: err}
 	}
 	switch {
 	case apiErr.Type == "unauthorized_client":
 		// The pair is right; this client may only not use this grant.
 		return nil
 	case apiErr.Type == "invalid_client":
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_client_credentials", Message: "Mautic rejected client_id/client_secret: copy the public and secret key of an OAuth 2 API credential", err: apiErr}
-	case resp.StatusCode == http.StatusNotFound:
+		return &Problem{Status: http.StatusBadRequest, Code: failure.InvalidClientCredentials, Message: "Mautic rejected client_id/client_secret: copy the public and secret key of an OAuth 2 API credential", err: apiErr}
+	case apiErr.Status == http.StatusNotFound:
 		// Mautic's token endpoint never answers 404: this is not the
 		// address of a Mautic (or misses the path it is installed under).
-		return &Problem{Status: http.StatusBadRequest, Code: "invalid_mautic_url", Message: "mautic_url: no Mautic OAuth2 token endpoint found at {mautic_url}/oauth/v2/token (HTTP 404); check the address, including any path Mautic is installed under", err: apiErr}
+		return &Problem{Status: http.StatusBadRequest, Code: failure.InvalidMauticURL, Message: "mautic_url: no Mautic OAuth2 token endpoint found at {mautic_url}/oauth/v2/token (HTTP 404); check the address, including any path Mautic is installed under", err: apiErr}
 	case apiErr.Type == "api_disabled":
-		return &Problem{Status: http.StatusBadRequest, Code: "mautic_api_disabled", Message: "Mautic's API is disabled: enable it in Configuration → API Settings and clear Mautic's cache", err: apiErr}
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return &Problem{Status: http.StatusBadRequest, Code: "mautic_unreachable", Message: fmt.Sprintf("Mautic answered HTTP %d; try again later", resp.StatusCode), err: apiErr}
+		return &Problem{Status: http.StatusBadRequest, Code: failure.MauticAPIDisabled, Message: "Mautic's API is disabled: enable it in Configuration → API Settings and clear Mautic's cache", err: apiErr}
+	case apiErr.Status >= 500 || apiErr.Status == http.StatusTooManyRequests:
+		return &Problem{Status: http.StatusBadRequest, Code: failure.MauticUnreachable, Message: fmt.Sprintf("Mautic answered HTTP %d; try again later", apiErr.Status), err: apiErr}
 	default:
-		return &Problem{Status: http.StatusBadRequest, Code: "mautic_rejected", Message: fmt.Sprintf("Mautic answered HTTP %d to a token request: is this a Mautic ≥ 4 with OAuth 2 credentials?", resp.StatusCode), err: apiErr}
+		return &Problem{Status: http.StatusBadRequest, Code: failure.MauticRejected, Message: fmt.Sprintf("Mautic answered HTTP %d to a token request: is this a Mautic ≥ 4 with OAuth 2 credentials?", apiErr.Status), err: apiErr}
 	}
 }
 
@@ -313,13 +296,13 @@ func (s *Service) Get(ctx context.Context, conversationID string) (View, error) 
 		return View{}, p
 	}
 	c, err := s.meta.GetConnection(ctx, conversationID)
-	if errors.Is(err, ErrNotFound) {
-		return View{}, problem(http.StatusNotFound, "not_found", "no Mautic connection for this conversation")
+	if errors.Is(err, connection.ErrNotFound) {
+		return View{}, problem(http.StatusNotFound, failure.NotFound, "no Mautic connection for this conversation")
 	}
 	if err != nil {
 		return View{}, fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
-	return s.view(c, c.Status != StatusConnected), nil
+	return s.view(c, c.Status != connection.StatusConnected), nil
 }
 
 // Delete removes the connection's secret and metadata.
@@ -327,8 +310,8 @@ func (s *Service) Delete(ctx context.Context, conversationID string) error {
 	if p := checkConversationID(conversationID); p != nil {
 		return p
 	}
-	if _, err := s.meta.GetConnection(ctx, conversationID); errors.Is(err, ErrNotFound) {
-		return problem(http.StatusNotFound, "not_found", "no Mautic connection for this conversation")
+	if _, err := s.meta.GetConnection(ctx, conversationID); errors.Is(err, connection.ErrNotFound) {
+		return problem(http.StatusNotFound, failure.NotFound, "no Mautic connection for this conversation")
 	} else if err != nil {
 		return fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
@@ -342,7 +325,7 @@ func (s *Service) Delete(ctx context.Context, conversationID string) error {
 	return nil
 }
 
-func (s *Service) view(c Connection, withLink bool) View {
+func (s *Service) view(c connection.Connection, withLink bool) View {
 	v := View{
 		ConversationID:  c.ConversationID,
 		Status:          c.Status,
@@ -399,19 +382,19 @@ func (s *Service) BeginAuthorization(ctx context.Context, conversationID, link s
 	gen, err := s.links.Verify(conversationID, link, now)
 	switch {
 	case errors.Is(err, ErrLinkExpired):
-		return Authorization{}, problem(http.StatusBadRequest, "link_expired", "this authorization link has expired")
+		return Authorization{}, problem(http.StatusBadRequest, failure.LinkExpired, "this authorization link has expired")
 	case err != nil:
-		return Authorization{}, problem(http.StatusForbidden, "link_invalid", "this authorization link is not valid")
+		return Authorization{}, problem(http.StatusForbidden, failure.LinkInvalid, "this authorization link is not valid")
 	}
 	c, err := s.meta.GetConnection(ctx, conversationID)
-	if errors.Is(err, ErrNotFound) {
-		return Authorization{}, problem(http.StatusNotFound, "not_found", "this conversation has no Mautic connection any more")
+	if errors.Is(err, connection.ErrNotFound) {
+		return Authorization{}, problem(http.StatusNotFound, failure.NotFound, "this conversation has no Mautic connection any more")
 	}
 	if err != nil {
 		return Authorization{}, fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
 	if c.Generation != gen {
-		return Authorization{}, problem(http.StatusBadRequest, "link_superseded", "the Mautic connection was registered again since this link was made")
+		return Authorization{}, problem(http.StatusBadRequest, failure.LinkSuperseded, "the Mautic connection was registered again since this link was made")
 	}
 	state, err := randomToken()
 	if err != nil {
@@ -421,7 +404,7 @@ func (s *Service) BeginAuthorization(ctx context.Context, conversationID, link s
 	if err != nil {
 		return Authorization{}, err
 	}
-	ps := PendingState{
+	ps := connection.PendingState{
 		State:          state,
 		ConversationID: conversationID,
 		Generation:     c.Generation,
@@ -431,11 +414,7 @@ func (s *Service) BeginAuthorization(ctx context.Context, conversationID, link s
 	if err := s.meta.PutState(ctx, ps); err != nil {
 		return Authorization{}, fmt.Errorf("store state for conversation %s: %w", conversationID, err)
 	}
-	cfg := oauth2.Config{
-		ClientID:    c.ClientID,
-		Endpoint:    mautic.Endpoint(c.MauticURL),
-		RedirectURL: s.RedirectURI(conversationID),
-	}
+	cfg := mautic.OAuthConfig(c.MauticURL, c.ClientID, "", s.RedirectURI(conversationID))
 	return Authorization{
 		RedirectURL: cfg.AuthCodeURL(state),
 		Cookie: &http.Cookie{
@@ -479,7 +458,7 @@ type CallbackParams struct {
 
 // Completed is a successful callback.
 type Completed struct {
-	Connection Connection
+	Connection connection.Connection
 	// ReturnURL is where to send the browser (return_url with
 	// mautic=connected), "" for the success page.
 	ReturnURL string
@@ -496,37 +475,37 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 		if p.Error != "" {
 			return Completed{}, oauthErrorProblem(p.Error)
 		}
-		return Completed{}, problem(http.StatusBadRequest, "state_missing", "the answer from Mautic has no state")
+		return Completed{}, problem(http.StatusBadRequest, failure.StateMissing, "the answer from Mautic has no state")
 	}
 	now := s.now()
 	ps, err := s.meta.TakeState(ctx, p.State, now)
-	if errors.Is(err, ErrNotFound) {
-		return Completed{}, problem(http.StatusBadRequest, "state_invalid", "this authorization was already used or has expired")
+	if errors.Is(err, connection.ErrNotFound) {
+		return Completed{}, problem(http.StatusBadRequest, failure.StateInvalid, "this authorization was already used or has expired")
 	}
 	if err != nil {
 		return Completed{}, fmt.Errorf("take state for conversation %s: %w", conversationID, err)
 	}
 	if ps.ConversationID != conversationID {
-		return Completed{}, problem(http.StatusBadRequest, "state_invalid", "this authorization belongs to another conversation")
+		return Completed{}, problem(http.StatusBadRequest, failure.StateInvalid, "this authorization belongs to another conversation")
 	}
 	if p.Cookie == "" || subtle.ConstantTimeCompare([]byte(hashHex(p.Cookie)), []byte(ps.BrowserHash)) != 1 {
-		return Completed{}, problem(http.StatusBadRequest, "cookie_mismatch", "this authorization was started in another browser")
+		return Completed{}, problem(http.StatusBadRequest, failure.CookieMismatch, "this authorization was started in another browser")
 	}
 	if p.Error != "" {
 		return Completed{}, oauthErrorProblem(p.Error)
 	}
 	if p.Code == "" {
-		return Completed{}, problem(http.StatusBadRequest, "code_missing", "the answer from Mautic has no authorization code")
+		return Completed{}, problem(http.StatusBadRequest, failure.CodeMissing, "the answer from Mautic has no authorization code")
 	}
 	c, err := s.meta.GetConnection(ctx, conversationID)
-	if errors.Is(err, ErrNotFound) {
-		return Completed{}, problem(http.StatusNotFound, "not_found", "this conversation has no Mautic connection any more")
+	if errors.Is(err, connection.ErrNotFound) {
+		return Completed{}, problem(http.StatusNotFound, failure.NotFound, "this conversation has no Mautic connection any more")
 	}
 	if err != nil {
 		return Completed{}, fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
 	if c.Generation != ps.Generation {
-		return Completed{}, problem(http.StatusBadRequest, "link_superseded", "the Mautic connection was registered again since this authorization started")
+		return Completed{}, problem(http.StatusBadRequest, failure.LinkSuperseded, "the Mautic connection was registered again since this authorization started")
 	}
 	sec, err := s.secrets.GetSecret(ctx, conversationID)
 	if err != nil {
@@ -534,12 +513,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	}
 
 	// Exchange at once: Mautic's codes live 30 seconds and work once.
-	cfg := oauth2.Config{
-		ClientID:     c.ClientID,
-		ClientSecret: sec.ClientSecret,
-		Endpoint:     mautic.Endpoint(c.MauticURL),
-		RedirectURL:  s.RedirectURI(conversationID),
-	}
+	cfg := mautic.OAuthConfig(c.MauticURL, c.ClientID, sec.ClientSecret, s.RedirectURI(conversationID))
 	hctx := context.WithValue(ctx, oauth2.HTTPClient, s.hc)
 	tok, err := cfg.Exchange(hctx, p.Code)
 	if err != nil {
@@ -547,7 +521,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 		if authorMustAct(pr.Code) {
 			// Say it in the connection's status too: the author may
 			// close this page, and EJ shows the status.
-			le := &LastError{Code: pr.Code, Message: pr.Message, At: s.now().UTC()}
+			le := &connection.LastError{Code: string(pr.Code), Message: pr.Message, At: s.now().UTC()}
 			if uerr := s.meta.UpdateStatus(ctx, conversationID, c.Status, le); uerr != nil {
 				s.log.WarnContext(ctx, "record exchange failure", "conversation_id", conversationID, "err", uerr)
 			}
@@ -559,12 +533,12 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	// conditional writes.)
 	cur, err := s.meta.GetConnection(ctx, conversationID)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		return Completed{}, problem(http.StatusNotFound, "not_found", "this conversation has no Mautic connection any more")
+	case errors.Is(err, connection.ErrNotFound):
+		return Completed{}, problem(http.StatusNotFound, failure.NotFound, "this conversation has no Mautic connection any more")
 	case err != nil:
 		return Completed{}, fmt.Errorf("reload connection %s: %w", conversationID, err)
 	case cur.Generation != c.Generation:
-		return Completed{}, problem(http.StatusBadRequest, "link_superseded", "the Mautic connection was registered again while this authorization completed")
+		return Completed{}, problem(http.StatusBadRequest, failure.LinkSuperseded, "the Mautic connection was registered again while this authorization completed")
 	}
 	c = cur // the latest counters, for the write below
 	sec.Token = tok
@@ -573,7 +547,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	}
 
 	now = s.now().UTC()
-	c.Status = StatusConnected
+	c.Status = connection.StatusConnected
 	c.ConnectedAt = now
 	c.TokenRefreshedAt = now
 	c.UpdatedAt = now
@@ -588,7 +562,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 	version, perr := mc.Probe(ctx)
 	if perr != nil {
 		code, msg, status := probeProblem(perr)
-		c.LastError = &LastError{Code: code, Message: msg, At: now}
+		c.LastError = &connection.LastError{Code: string(code), Message: msg, At: now}
 		if status != "" {
 			c.Status = status
 			result = &Problem{Status: http.StatusBadGateway, Code: code, Message: msg, err: perr}
@@ -616,9 +590,9 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 
 func oauthErrorProblem(code string) *Problem {
 	if code == "access_denied" {
-		return problem(http.StatusForbidden, "access_denied", "the authorization was refused in Mautic")
+		return problem(http.StatusForbidden, failure.AccessDenied, "the authorization was refused in Mautic")
 	}
-	return problem(http.StatusBadRequest, "mautic_error", "Mautic answered with an error: "+sanitizeCode(code))
+	return problem(http.StatusBadRequest, failure.MauticError, "Mautic answered with an error: "+sanitizeCode(code))
 }
 
 // sanitizeCode keeps an OAuth2 error code printable and short.
@@ -637,9 +611,9 @@ func sanitizeCode(s string) string {
 // authorMustAct reports whether an exchange failure is one only the author
 // (or Mautic's admin) can fix; those are recorded as the connection's
 // last_error.
-func authorMustAct(code string) bool {
+func authorMustAct(code failure.Code) bool {
 	switch code {
-	case "invalid_client_credentials", "redirect_uri_mismatch", "mautic_api_disabled":
+	case failure.InvalidClientCredentials, failure.RedirectURIMismatch, failure.MauticAPIDisabled:
 		return true
 	}
 	return false
@@ -652,45 +626,45 @@ func (s *Service) exchangeProblem(err error) *Problem {
 		if apiErr != nil {
 			switch apiErr.Type {
 			case "invalid_grant":
-				return &Problem{Status: http.StatusBadRequest, Code: "code_rejected", Message: "Mautic did not accept the authorization code (it lives 30 seconds and works once)", err: apiErr}
+				return &Problem{Status: http.StatusBadRequest, Code: failure.CodeRejected, Message: "Mautic did not accept the authorization code (it lives 30 seconds and works once)", err: apiErr}
 			case "invalid_client":
-				return &Problem{Status: http.StatusBadRequest, Code: "invalid_client_credentials", Message: "Mautic rejected the client credentials; they may have been changed or deleted in Mautic", err: apiErr}
+				return &Problem{Status: http.StatusBadRequest, Code: failure.InvalidClientCredentials, Message: "Mautic rejected the client credentials; they may have been changed or deleted in Mautic", err: apiErr}
 			case "redirect_uri_mismatch":
-				return &Problem{Status: http.StatusBadRequest, Code: "redirect_uri_mismatch", Message: "the redirect URI registered in Mautic does not match this service's callback", err: apiErr}
+				return &Problem{Status: http.StatusBadRequest, Code: failure.RedirectURIMismatch, Message: "the redirect URI registered in Mautic does not match this service's callback", err: apiErr}
 			case "api_disabled":
-				return &Problem{Status: http.StatusBadGateway, Code: "mautic_api_disabled", Message: "Mautic's API is disabled", err: apiErr}
+				return &Problem{Status: http.StatusBadGateway, Code: failure.MauticAPIDisabled, Message: "Mautic's API is disabled", err: apiErr}
 			}
 			if apiErr.Status >= 500 {
-				return &Problem{Status: http.StatusBadGateway, Code: "mautic_unreachable", Message: fmt.Sprintf("Mautic answered HTTP %d", apiErr.Status), err: apiErr}
+				return &Problem{Status: http.StatusBadGateway, Code: failure.MauticUnreachable, Message: fmt.Sprintf("Mautic answered HTTP %d", apiErr.Status), err: apiErr}
 			}
-			return &Problem{Status: http.StatusBadGateway, Code: "exchange_failed", Message: fmt.Sprintf("Mautic refused the code exchange (HTTP %d)", apiErr.Status), err: apiErr}
+			return &Problem{Status: http.StatusBadGateway, Code: failure.ExchangeFailed, Message: fmt.Sprintf("Mautic refused the code exchange (HTTP %d)", apiErr.Status), err: apiErr}
 		}
 	}
-	return &Problem{Status: http.StatusBadGateway, Code: "mautic_unreachable", Message: "Mautic could not be reached: " + reason(err), err: err}
+	return &Problem{Status: http.StatusBadGateway, Code: failure.MauticUnreachable, Message: "Mautic could not be reached: " + reason(err), err: err}
 }
 
 // probeProblem maps a failed API probe to a last_error and, for problems
 // only the author can fix, the status to set.
-func probeProblem(err error) (code, msg string, status Status) {
+func probeProblem(err error) (code failure.Code, msg string, status connection.Status) {
 	var apiErr *mautic.APIError
 	errors.As(err, &apiErr)
 	switch mautic.KindOf(err) {
 	case mautic.KindAPIDisabled:
-		return "mautic_api_disabled", "Mautic's API is disabled: enable it in Configuration → API Settings, clear Mautic's cache, then connect again", StatusNeedsReauthorization
+		return failure.MauticAPIDisabled, "Mautic's API is disabled: enable it in Configuration → API Settings, clear Mautic's cache, then connect again", connection.StatusNeedsReauthorization
 	case mautic.KindPermanent:
 		if apiErr != nil && apiErr.Status == http.StatusForbidden {
-			return "mautic_permission_denied", "the Mautic user who authorized has no permission to use contacts through the API: authorize with a user that has API access and contact permissions", StatusNeedsReauthorization
+			return failure.MauticPermissionDenied, "the Mautic user who authorized has no permission to use contacts through the API: authorize with a user that has API access and contact permissions", connection.StatusNeedsReauthorization
 		}
 		msg := "Mautic refused the first API call"
 		if apiErr != nil {
 			msg = fmt.Sprintf("%s (HTTP %d)", msg, apiErr.Status)
 		}
-		return "mautic_probe_failed", msg, StatusNeedsReauthorization
+		return failure.MauticProbeFailed, msg, connection.StatusNeedsReauthorization
 	case mautic.KindTokenInvalid:
-		return "mautic_token_rejected", "Mautic rejected the new token (a host that drops the Authorization header does this): see the troubleshooting guide", StatusNeedsReauthorization
+		return failure.MauticTokenRejected, "Mautic rejected the new token (a host that drops the Authorization header does this): see the troubleshooting guide", connection.StatusNeedsReauthorization
 	default:
 		// Transient: the token is stored; votes will retry.
-		return "mautic_unreachable", "the first API call to Mautic failed: " + reason(err), ""
+		return failure.MauticUnreachable, "the first API call to Mautic failed: " + reason(err), ""
 	}
 }
 

@@ -1,4 +1,4 @@
-package connection_test
+package connect_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/localstore"
 )
@@ -25,33 +26,33 @@ func openStore(t *testing.T) *localstore.Store {
 
 func TestNewService(t *testing.T) {
 	st := openStore(t)
-	valid := func(change func(*connection.Options)) connection.Options {
-		o := connection.Options{Meta: st, Secrets: st, HTTPClient: http.DefaultClient, LinkKey: testKey, PublicBaseURL: "https://ej-mautic.example.org"}
+	valid := func(change func(*connect.Options)) connect.Options {
+		o := connect.Options{Meta: st, Secrets: st, HTTPClient: http.DefaultClient, LinkKey: testKey, PublicBaseURL: "https://ej-mautic.example.org"}
 		change(&o)
 		return o
 	}
 	tests := []struct {
 		name    string
-		opts    connection.Options
+		opts    connect.Options
 		wantErr string // "" for success
 	}{
-		{"valid", valid(func(*connection.Options) {}), ""},
-		{"with a stage path", valid(func(o *connection.Options) { o.PublicBaseURL = "https://abc.execute-api.sa-east-1.amazonaws.com/prod/" }), ""},
-		{"local http", valid(func(o *connection.Options) { o.PublicBaseURL = "http://127.0.0.1:8080" }), ""},
-		{"no link key (callback)", valid(func(o *connection.Options) { o.LinkKey = nil }), ""},
-		{"no metadata store", valid(func(o *connection.Options) { o.Meta = nil }), "required"},
-		{"no secret store", valid(func(o *connection.Options) { o.Secrets = nil }), "required"},
-		{"no HTTP client", valid(func(o *connection.Options) { o.HTTPClient = nil }), "required"},
-		{"short link key", valid(func(o *connection.Options) { o.LinkKey = bytes.Repeat([]byte{1}, 16) }), "at least 32"},
-		{"empty base URL", valid(func(o *connection.Options) { o.PublicBaseURL = "" }), "PUBLIC_BASE_URL"},
-		{"relative base URL", valid(func(o *connection.Options) { o.PublicBaseURL = "/api" }), "PUBLIC_BASE_URL"},
-		{"ftp base URL", valid(func(o *connection.Options) { o.PublicBaseURL = "ftp://ej.example.org" }), "PUBLIC_BASE_URL"},
-		{"base URL with a query", valid(func(o *connection.Options) { o.PublicBaseURL = "https://ej.example.org/?a=1" }), "PUBLIC_BASE_URL"},
-		{"base URL with a password", valid(func(o *connection.Options) { o.PublicBaseURL = "https://u:sekrit99@ej.example.org" }), "PUBLIC_BASE_URL"},
+		{"valid", valid(func(*connect.Options) {}), ""},
+		{"with a stage path", valid(func(o *connect.Options) { o.PublicBaseURL = "https://abc.execute-api.sa-east-1.amazonaws.com/prod/" }), ""},
+		{"local http", valid(func(o *connect.Options) { o.PublicBaseURL = "http://127.0.0.1:8080" }), ""},
+		{"no link key (callback)", valid(func(o *connect.Options) { o.LinkKey = nil }), ""},
+		{"no metadata store", valid(func(o *connect.Options) { o.Meta = nil }), "required"},
+		{"no secret store", valid(func(o *connect.Options) { o.Secrets = nil }), "required"},
+		{"no HTTP client", valid(func(o *connect.Options) { o.HTTPClient = nil }), "required"},
+		{"short link key", valid(func(o *connect.Options) { o.LinkKey = bytes.Repeat([]byte{1}, 16) }), "at least 32"},
+		{"empty base URL", valid(func(o *connect.Options) { o.PublicBaseURL = "" }), "PUBLIC_BASE_URL"},
+		{"relative base URL", valid(func(o *connect.Options) { o.PublicBaseURL = "/api" }), "PUBLIC_BASE_URL"},
+		{"ftp base URL", valid(func(o *connect.Options) { o.PublicBaseURL = "ftp://ej.example.org" }), "PUBLIC_BASE_URL"},
+		{"base URL with a query", valid(func(o *connect.Options) { o.PublicBaseURL = "https://ej.example.org/?a=1" }), "PUBLIC_BASE_URL"},
+		{"base URL with a password", valid(func(o *connect.Options) { o.PublicBaseURL = "https://u:sekrit99@ej.example.org" }), "PUBLIC_BASE_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc, err := connection.NewService(tt.opts)
+			svc, err := connect.NewService(tt.opts)
 			if tt.wantErr == "" {
 				if err != nil || svc == nil {
 					t.Fatalf("NewService = %v, %v; want a service", svc, err)
@@ -77,7 +78,7 @@ func TestRedirectURI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.base, func(t *testing.T) {
-			svc, err := connection.NewService(connection.Options{Meta: st, Secrets: st, HTTPClient: http.DefaultClient, PublicBaseURL: tt.base})
+			svc, err := connect.NewService(connect.Options{Meta: st, Secrets: st, HTTPClient: http.DefaultClient, PublicBaseURL: tt.base})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,12 +94,12 @@ func TestRedirectURI(t *testing.T) {
 // than accept unsigned links.
 func TestBeginAuthorizationWithoutKey(t *testing.T) {
 	st := openStore(t)
-	svc, err := connection.NewService(connection.Options{Meta: st, Secrets: st, HTTPClient: http.DefaultClient, PublicBaseURL: "https://ej.example.org"})
+	svc, err := connect.NewService(connect.Options{Meta: st, Secrets: st, HTTPClient: http.DefaultClient, PublicBaseURL: "https://ej.example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = svc.BeginAuthorization(context.Background(), "42", "1.2.x")
-	var p *connection.Problem
+	var p *connect.Problem
 	if err == nil || errors.As(err, &p) {
 		t.Errorf("BeginAuthorization without a key = %v, want an internal error", err)
 	}

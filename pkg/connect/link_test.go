@@ -1,4 +1,4 @@
-package connection_test
+package connect_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/connect"
 )
 
 var (
@@ -17,9 +17,9 @@ var (
 	t0       = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 )
 
-func newSigner(t testing.TB, key []byte) *connection.LinkSigner {
+func newSigner(t testing.TB, key []byte) *connect.LinkSigner {
 	t.Helper()
-	s, err := connection.NewLinkSigner(key)
+	s, err := connect.NewLinkSigner(key)
 	if err != nil {
 		t.Fatalf("NewLinkSigner: %v", err)
 	}
@@ -39,7 +39,7 @@ func TestNewLinkSignerKeyLength(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := connection.NewLinkSigner(tt.key)
+			_, err := connect.NewLinkSigner(tt.key)
 			if got := err != nil; got != tt.wantErr {
 				t.Errorf("NewLinkSigner(%d bytes) error = %v, want error %v", len(tt.key), err, tt.wantErr)
 			}
@@ -61,7 +61,7 @@ func TestNewLinkSignerCopiesKey(t *testing.T) {
 
 func TestLinkVerify(t *testing.T) {
 	s := newSigner(t, testKey)
-	exp := t0.Add(connection.LinkTTL)
+	exp := t0.Add(connect.LinkTTL)
 	link := s.Sign("42", 7, exp)
 	gen, expUnix, mac := splitLink(t, link)
 
@@ -75,26 +75,26 @@ func TestLinkVerify(t *testing.T) {
 	}{
 		{"valid", "42", link, t0, 7, nil},
 		{"valid a second before expiry", "42", link, exp.Add(-time.Second), 7, nil},
-		{"expired at expiry", "42", link, exp, 0, connection.ErrLinkExpired},
-		{"expired later", "42", link, exp.Add(time.Minute), 0, connection.ErrLinkExpired},
-		{"other conversation", "43", link, t0, 0, connection.ErrLinkInvalid},
-		{"conversation prefix", "4", link, t0, 0, connection.ErrLinkInvalid},
-		{"conversation extended", "421", link, t0, 0, connection.ErrLinkInvalid},
-		{"other key", "42", newSigner(t, otherKey).Sign("42", 7, exp), t0, 0, connection.ErrLinkInvalid},
-		{"generation changed", "42", "8." + expUnix + "." + mac, t0, 0, connection.ErrLinkInvalid},
-		{"generation with sign", "42", "+" + gen + "." + expUnix + "." + mac, t0, 0, connection.ErrLinkInvalid},
-		{"generation with zero", "42", "0" + gen + "." + expUnix + "." + mac, t0, 0, connection.ErrLinkInvalid},
-		{"expiry extended", "42", gen + "." + strconv.FormatInt(exp.Add(time.Hour).Unix(), 10) + "." + mac, t0, 0, connection.ErrLinkInvalid},
-		{"mac flipped", "42", gen + "." + expUnix + "." + flipLast(mac), t0, 0, connection.ErrLinkInvalid},
-		{"mac truncated", "42", gen + "." + expUnix + "." + mac[:len(mac)-1], t0, 0, connection.ErrLinkInvalid},
-		{"mac padded", "42", link + "=", t0, 0, connection.ErrLinkInvalid},
-		{"mac missing", "42", gen + "." + expUnix + ".", t0, 0, connection.ErrLinkInvalid},
-		{"two parts", "42", gen + "." + expUnix, t0, 0, connection.ErrLinkInvalid},
-		{"empty", "42", "", t0, 0, connection.ErrLinkInvalid},
-		{"dots only", "42", "..", t0, 0, connection.ErrLinkInvalid},
-		{"extra part", "42", link + ".x", t0, 0, connection.ErrLinkInvalid},
-		{"very long", "42", strings.Repeat("1", 5000) + "." + expUnix + "." + mac, t0, 0, connection.ErrLinkInvalid},
-		{"tampered and expired", "42", flipLast(link), exp.Add(time.Hour), 0, connection.ErrLinkInvalid},
+		{"expired at expiry", "42", link, exp, 0, connect.ErrLinkExpired},
+		{"expired later", "42", link, exp.Add(time.Minute), 0, connect.ErrLinkExpired},
+		{"other conversation", "43", link, t0, 0, connect.ErrLinkInvalid},
+		{"conversation prefix", "4", link, t0, 0, connect.ErrLinkInvalid},
+		{"conversation extended", "421", link, t0, 0, connect.ErrLinkInvalid},
+		{"other key", "42", newSigner(t, otherKey).Sign("42", 7, exp), t0, 0, connect.ErrLinkInvalid},
+		{"generation changed", "42", "8." + expUnix + "." + mac, t0, 0, connect.ErrLinkInvalid},
+		{"generation with sign", "42", "+" + gen + "." + expUnix + "." + mac, t0, 0, connect.ErrLinkInvalid},
+		{"generation with zero", "42", "0" + gen + "." + expUnix + "." + mac, t0, 0, connect.ErrLinkInvalid},
+		{"expiry extended", "42", gen + "." + strconv.FormatInt(exp.Add(time.Hour).Unix(), 10) + "." + mac, t0, 0, connect.ErrLinkInvalid},
+		{"mac flipped", "42", gen + "." + expUnix + "." + flipLast(mac), t0, 0, connect.ErrLinkInvalid},
+		{"mac truncated", "42", gen + "." + expUnix + "." + mac[:len(mac)-1], t0, 0, connect.ErrLinkInvalid},
+		{"mac padded", "42", link + "=", t0, 0, connect.ErrLinkInvalid},
+		{"mac missing", "42", gen + "." + expUnix + ".", t0, 0, connect.ErrLinkInvalid},
+		{"two parts", "42", gen + "." + expUnix, t0, 0, connect.ErrLinkInvalid},
+		{"empty", "42", "", t0, 0, connect.ErrLinkInvalid},
+		{"dots only", "42", "..", t0, 0, connect.ErrLinkInvalid},
+		{"extra part", "42", link + ".x", t0, 0, connect.ErrLinkInvalid},
+		{"very long", "42", strings.Repeat("1", 5000) + "." + expUnix + "." + mac, t0, 0, connect.ErrLinkInvalid},
+		{"tampered and expired", "42", flipLast(link), exp.Add(time.Hour), 0, connect.ErrLinkInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func flipLast(s string) string {
 // for one conversation is never accepted for another or after tampering.
 func FuzzVerifyLink(f *testing.F) {
 	s := newSigner(f, testKey)
-	exp := t0.Add(connection.LinkTTL)
+	exp := t0.Add(connect.LinkTTL)
 	f.Add("42", s.Sign("42", 1, exp), "43", int64(1))
 	f.Add("42", s.Sign("42", 1795926828268703941, exp), "4", int64(-5))
 	f.Add("a_b-C", "1.1795927728.AAAA", "a_b-", int64(0))
@@ -176,7 +176,7 @@ func FuzzVerifyLink(f *testing.F) {
 			if want := s.Sign(conv, g, time.Unix(e, 0)); link != want {
 				t.Fatalf("Verify accepted %q for %q, which Sign would write %q", link, conv, want)
 			}
-		} else if !errors.Is(err, connection.ErrLinkInvalid) && !errors.Is(err, connection.ErrLinkExpired) {
+		} else if !errors.Is(err, connect.ErrLinkInvalid) && !errors.Is(err, connect.ErrLinkExpired) {
 			t.Fatalf("Verify error %v is neither ErrLinkInvalid nor ErrLinkExpired", err)
 		}
 
