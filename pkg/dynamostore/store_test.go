@@ -80,6 +80,7 @@ func fullConnection(id string) connection.Connection {
 		VotesSynced:      1200,
 		ContactsCreated:  340,
 		VotesSkipped:     7,
+		VotesStuck:       3,
 		LastError:        &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: at(6)},
 	}
 }
@@ -152,7 +153,7 @@ func TestConnectionAttributes(t *testing.T) {
 			c:    fullConnection("1"),
 			names: []string{"pk", "sk", "conversation_id", "status", "mautic_url", "client_id", "return_url",
 				"generation", "mautic_version", "created_at", "updated_at", "connected_at", "token_refreshed_at",
-				"last_sync_at", "votes_synced", "contacts_created", "votes_skipped", "last_error"},
+				"last_sync_at", "votes_synced", "contacts_created", "votes_skipped", "votes_stuck", "last_error"},
 		},
 		{
 			name:  "zero times and empty strings are not stored",
@@ -273,6 +274,11 @@ func TestAddStats(t *testing.T) {
 				c.ContactsCreated += 4
 				c.VotesSkipped++
 			},
+		},
+		{
+			name:   "stuck votes",
+			stats:  connection.Stats{VotesStuck: 2},
+			change: func(c *connection.Connection) { c.VotesStuck += 2 },
 		},
 		{
 			name:   "synced at",

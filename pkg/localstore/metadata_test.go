@@ -29,6 +29,7 @@ func fullConnection(id string) connection.Connection {
 		VotesSynced:      10,
 		ContactsCreated:  5,
 		VotesSkipped:     1,
+		VotesStuck:       2,
 		LastError:        &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: t0.Add(-2 * time.Minute)},
 	}
 }
@@ -185,6 +186,11 @@ func TestAddStats(t *testing.T) {
 			name:  "adds counters, keeps sync time and error",
 			stats: connection.Stats{VotesSynced: 3, ContactsCreated: 2, VotesSkipped: 1},
 			want:  func(c *connection.Connection) { c.VotesSynced, c.ContactsCreated, c.VotesSkipped = 13, 7, 2 },
+		},
+		{
+			name:  "adds stuck votes",
+			stats: connection.Stats{VotesStuck: 4},
+			want:  func(c *connection.Connection) { c.VotesStuck = 4 },
 		},
 		{
 			name:  "sets LastSyncAt",
