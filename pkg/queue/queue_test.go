@@ -365,3 +365,45 @@ func TestWorkerCarriesAndParks(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkerOnLocalQueueCarries: a vote that fails for now, always, on the
+// local queue (receive limit 5): carried forward from its fourth receive,
+// again and again, never dead-lettered, until the horizon parks it.
+func TestWorkerOnLocalQueueCarries(t *testing.T) {
+	ctx := context.Background()
+	st, err := localstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Enqueue(ctx, [][]byte{[]byte("vote")}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	proc := &failing{}
+	w := &queue.Worker{Source: &localstore.QueueSource{Store: st, Now: clock, Wait: time.Millisecond}, Processor: proc,
+		Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	start := now
+	for now.Sub(start) < 26*time.Hour {
+		if _, _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2*time.Minute + time.Second)
+	}
+	for i, n := range proc.seen {
+		if n != i+1 {
+			t.Fatalf("attempts seen = %v, want 1, 2, 3, … across carries", proc.seen)
+		}
+	}
+	// 24 h at 2 min a try.
+	if n := len(proc.seen); n < 700 || n > 730 {
+		t.Errorf("%d tries before the vote was parked, want about 24 h / 2 min", n)
+	}
+	if !slices.Equal(proc.parked, []string{"vote"}) {
+		t.Errorf("parked = %v, want the vote", proc.parked)
+	}
+	if v, f, d, err := st.QueueStats(ctx); err != nil || v+f+d != 0 {
+		t.Errorf("queue: %d visible, %d in flight, %d dead (%v); want empty", v, f, d, err)
+	}
+}
