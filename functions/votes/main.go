@@ -20,9 +20,14 @@ func main() {
 	app := awsapp.MustLoad(config.ForVotes, lambdacontext.NewLogger())
 	log := app.Logger // LOG_LEVEL applied
 	slog.SetDefault(log)
+	q := app.Queue()
+	if q.URL == "" {
+		log.Warn("QUEUE_URL is not set: votes that keep failing cannot be carried forward, and the redrive policy may dead-letter them")
+	}
 	h := &handler{
 		proc:    app.Processor(app.Tokens(), phone.Normalize, phone.ValidRegion),
-		queue:   app.Queue(),
+		policy:  app.RetryPolicy(),
+		queue:   q,
 		metrics: &metrics.EMF{W: os.Stdout, Dimensions: map[string]string{"Function": "votes"}},
 		log:     log,
 		now:     time.Now,

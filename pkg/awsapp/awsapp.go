@@ -23,6 +23,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
+	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/secretstore"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
@@ -32,7 +33,7 @@ import (
 
 // Extra environment of some functions.
 const (
-	EnvQueueURL = "QUEUE_URL" // the votes queue (callback requeues parked votes)
+	EnvQueueURL = "QUEUE_URL" // the votes queue (callback requeues parked votes; votes carries messages forward)
 	EnvDLQURL   = "DLQ_URL"   // the dead-letter queue (votes sends dead messages)
 )
 
@@ -168,6 +169,12 @@ func (a *App) Processor(tm *tokens.Manager, normalize func(raw, region string) (
 		Logger:         a.Logger,
 		Now:            time.Now,
 	})
+}
+
+// RetryPolicy is when the votes consumer carries a message forward and
+// parks stuck votes (MAX_RECEIVE_COUNT, RETRY_HORIZON).
+func (a *App) RetryPolicy() queue.Policy {
+	return queue.Policy{MaxReceiveCount: a.Config.MaxReceiveCount, Horizon: a.Config.RetryHorizon}
 }
 
 // Queue is the votes queue and its DLQ from QUEUE_URL and DLQ_URL.

@@ -22,6 +22,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/awsapp"
 	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
+	"github.com/ejplatform/ej-mautic/pkg/metrics"
 	"github.com/ejplatform/ej-mautic/pkg/secretstore"
 )
 
@@ -437,8 +438,11 @@ var iamMatrix = map[string]map[string][]string{
 		// tokens rotate on refresh
 		resPrefix: {"secretsmanager:CreateSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
 		// the event source mapping's poller, and back-off visibility
-		resQueue: {"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
-		resDLQ:   {"sqs:SendMessage"}, // dead messages, with their reason
+		// and a message that failed for now once too often carried forward
+		// (sent again as a fresh one)
+		resQueue: {"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+			"sqs:SendMessage"},
+		resDLQ: {"sqs:SendMessage"}, // dead messages, with their reason
 	},
 	"KeepaliveFunction": {
 		// ListConnections is the one Scan; leases; status and refresh time
@@ -454,6 +458,7 @@ var knownEnv = map[string]bool{
 	config.EnvPublicBaseURL: true, config.EnvDefaultPhoneRegion: true, config.EnvMauticAllowlist: true,
 	config.EnvLogLevel: true, config.EnvKeepaliveAfterDays: true, config.EnvMauticTimeout: true,
 	config.EnvRetryBaseDelay: true, awsapp.EnvQueueURL: true, awsapp.EnvDLQURL: true,
+	config.EnvMaxReceiveCount: true, config.EnvRetryHorizon: true,
 }
 
 // wantEnv are the values the template must give (beyond what config
@@ -469,8 +474,11 @@ var wantEnv = map[string]map[string]string{
 	// connected again; without QUEUE_URL it silently would not.
 	"CallbackFunction": {config.EnvPublicBaseURL: publicBaseURL, awsapp.EnvQueueURL: "!Ref VotesQueue",
 		config.EnvMauticTimeout: "10s"},
-	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue",
-		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion"},
+	// The votes function carries a vote that keeps failing forward on its
+	// queue before the redrive policy's maxReceiveCount (5, checked by
+	// TestTemplateVotesQueue) could move it to the DLQ.
+	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue", awsapp.EnvQueueURL: "!Ref VotesQueue",
+		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h"},
 	"KeepaliveFunction": {config.EnvKeepaliveAfterDays: "7"},
 }
 
@@ -795,6 +803,40 @@ func TestTemplateVotesQueue(t *testing.T) {
 		}
 		if !found {
 			t.Error("no alarm on the DLQ's ApproximateNumberOfMessagesVisible")
+		}
+	})
+	t.Run("stuck votes alarm", func(t *testing.T) {
+		// Valid votes that still fail after RETRY_HORIZON are parked, not
+		// dead-lettered: the votes function's EMF metric VotesStuck
+		// (functions/votes) is what tells.
+		var found bool
+		for name, a := range s.cf.GetAllCloudWatchAlarmResources() {
+			if a.Namespace == nil || *a.Namespace != metrics.Namespace || a.MetricName == nil || *a.MetricName != "VotesStuck" {
+				continue
+			}
+			found = true
+			if len(a.Dimensions) != 1 || a.Dimensions[0].Name != "Function" || a.Dimensions[0].Value != "votes" {
+				t.Errorf("%s dimensions = %+v, want Function=votes (functions/votes/main.go)", name, a.Dimensions)
+			}
+			if a.Statistic == nil || *a.Statistic != "Sum" || a.Threshold == nil || *a.Threshold != 1 || a.ComparisonOperator != "GreaterThanOrEqualToThreshold" {
+				t.Errorf("%s: %v %v %s, want Sum ≥ 1", name, deref(a.Statistic), deref(a.Threshold), a.ComparisonOperator)
+			}
+			if got := text(node(s.raw, "Resources", name, "Properties", "AlarmActions")); got != "!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]" {
+				t.Errorf("%s AlarmActions = %s, want the topic only when AlarmEmail is set", name, got)
+			}
+		}
+		if !found {
+			t.Error("no alarm on the votes function's VotesStuck metric")
+		}
+	})
+	t.Run("carry forward before the redrive", func(t *testing.T) {
+		q, err := s.cf.GetSQSQueueWithName("VotesQueue")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := s.function(t, "VotesFunction")
+		if got, want := fn.Environment.Variables[config.EnvMaxReceiveCount], fmt.Sprint(dig(q.RedrivePolicy, "maxReceiveCount")); got != want {
+			t.Errorf("VotesFunction %s = %q, RedrivePolicy maxReceiveCount = %s: they must match", config.EnvMaxReceiveCount, got, want)
 		}
 		if got := text(node(s.raw, "Conditions", "HasAlarmEmail")); got != `!Not [!Equals [!Ref AlarmEmail, ]]` {
 			t.Errorf("Conditions.HasAlarmEmail = %s, want !Not [!Equals [!Ref AlarmEmail, \"\"]]", got)
