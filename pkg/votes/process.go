@@ -117,7 +117,8 @@ type Options struct {
 	Leases tokens.LeaseStore
 	// LeaseTTL is how long a conversation's lease lasts unrenewed (a run
 	// renews it every LeaseTTL/3): how long a consumer that died mid-run
-	// blocks the conversation. 6 s by default.
+	// blocks the conversation. 4 s by default: a live run loses it only
+	// when no renewal succeeds for 2.7 s.
 	LeaseTTL time.Duration
 	// LeaseWait is how long a run waits for another's lease before its
 	// votes are retried; 20 s by default. Longer than LeaseTTL, so that a
@@ -171,7 +172,7 @@ func NewProcessor(opts Options) *Processor {
 		opts.RetryBase = 10 * time.Second
 	}
 	if opts.LeaseTTL == 0 {
-		opts.LeaseTTL = 6 * time.Second
+		opts.LeaseTTL = 4 * time.Second
 	}
 	if opts.LeaseWait == 0 {
 		opts.LeaseWait = 20 * time.Second
