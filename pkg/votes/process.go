@@ -28,7 +28,7 @@ import (
 type Message struct {
 	ID           string
 	Body         []byte
-	ReceiveCount int // 1 on the first delivery
+	ReceiveCount int // 1 on the first delivery; counts the deliveries before a carry forward too (queue.Messages)
 }
 
 // Outcome is what the queue should do with a message.
