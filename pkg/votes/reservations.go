@@ -1,0 +1,135 @@
+package votes
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ejplatform/ej-mautic/pkg/mautic"
+)
+
+// reserve claims pa's contact creation. ok with a zero ContactID: this
+// run creates it (pa.takenOver set when a dead owner's reservation was
+// taken over). ok with a ContactID: another worker already made it. Not
+// ok: pa's votes were set to retry (store error, or another worker is
+// creating it right now).
+func (r *run) reserve(ctx context.Context, pa *participant, now time.Time) (ContactRecord, bool) {
+	got, reserved, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(r.p.opts.ReservationTTL))
+	switch {
+	case err != nil:
+		r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
+		return ContactRecord{}, false
+	case reserved:
+		pa.takenOver = got.TakenOver
+		return ContactRecord{}, true
+	case got.ContactID == 0:
+		r.fail([]*participant{pa}, Retry, errBusy.Error(), &reservedUntil{until: got.LeaseUntil})
+		return ContactRecord{}, false
+	}
+	return got, true
+}
+
+// releaseAll frees the reservations of participants whose contact was
+// certainly not created.
+func (r *run) releaseAll(ctx context.Context, pas []*participant) {
+	for _, pa := range pas {
+		r.release(ctx, pa)
+	}
+}
+
+// releaseUnlessAmbiguous frees reservations when Mautic certainly did not
+// create the contacts; after a timeout or a 5xx it may have, so the
+// reservation stays until it expires and the next owner looks first.
+//
+// When Mautic answered (a 5xx), it has finished with the request: the
+// lease is ended at once so the next try takes the reservation over and
+// looks first. When it did not answer (a timeout), it may still be
+// working: the lease runs its course.
+func (r *run) releaseUnlessAmbiguous(ctx context.Context, pas []*participant, err error) {
+	k := mautic.KindOf(err)
+	if k != mautic.KindRetryable && k != mautic.KindCanceled {
+		for _, pa := range pas {
+			r.release(ctx, pa)
+		}
+		return
+	}
+	var apiErr *mautic.APIError
+	if k == mautic.KindRetryable && errors.As(err, &apiErr) && apiErr.Status > 0 {
+		for _, pa := range pas {
+			r.endLease(ctx, pa)
+		}
+	}
+}
+
+// release frees pa's reservation after this run certainly created no
+// contact. It is deleted, unless it was taken over: then the dead owner may
+// have created one, so the reservation is kept with its lease ended, and
+// the next owner takes it over and looks before creating.
+func (r *run) release(ctx context.Context, pa *participant) {
+	if pa.takenOver {
+		r.endLease(ctx, pa)
+		return
+	}
+	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.key, r.owner); err != nil {
+		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
+	}
+}
+
+// endLease keeps pa's reservation but frees it: re-reserving our own record
+// with a lease that ends at once.
+func (r *run) endLease(ctx context.Context, pa *participant) {
+	now := r.p.opts.Now()
+	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(time.Nanosecond)); err != nil {
+		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
+	}
+}
+
+// lookupFailed handles a take-over lookup that failed. Whether the dead
+// owner made the contact is unknown, so creating one could make a second:
+// when the failure may pass, the reservation is freed (the next try takes
+// it over and looks again) and pa's votes are retried; it reports true.
+// When the search itself cannot succeed, it reports false: pa is created.
+func (r *run) lookupFailed(ctx context.Context, pa *participant, err error) bool {
+	var te *tokenError
+	switch k := mautic.KindOf(err); {
+	case errors.As(err, &te):
+		r.endLease(ctx, pa)
+		r.tokenFailed(ctx, []*participant{pa}, te.err)
+	case k == mautic.KindPermanent || k == mautic.KindNotFound:
+		return false
+	default:
+		r.endLease(ctx, pa)
+		r.noteError("mautic_unavailable", "look up contact: "+errText(err))
+		r.fail([]*participant{pa}, Retry, "look up contact: "+errText(err), err)
+	}
+	return true
+}
+
+// lookup finds a contact a dead worker may have created for pa: by email
+// (Mautic's unique field) or by phone, carrying this conversation's tag.
+func (r *run) lookup(ctx context.Context, pa *participant) (int, bool, error) {
+	q := mautic.Query{Limit: 10, OrderBy: "id", OrderByDir: "desc"}
+	switch {
+	case pa.email != "":
+		q.Where = []mautic.Where{{Col: "email", Expr: "eq", Val: pa.email}}
+	case pa.phone != "":
+		q.Where = []mautic.Where{{Col: "phone", Expr: "eq", Val: pa.phone}}
+	default:
+		return 0, false, nil
+	}
+	var res mautic.SearchResult
+	err := r.call(ctx, func() (err error) {
+		res, err = r.client.SearchContacts(ctx, q)
+		return err
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	tag := "ej-conversation-" + r.conv
+	for _, c := range res.Contacts {
+		if c.HasTag(tag) {
+			return c.ID, true, nil
+		}
+	}
+	return 0, false, nil
+}
