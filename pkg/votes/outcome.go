@@ -33,22 +33,50 @@ func (o Outcome) String() string {
 	}
 }
 
-// verdict is the worst outcome for a message so far.
+// severity ranks outcomes for a message whose votes ended differently
+// (a message body may hold several votes, of several participants and
+// conversations): Dead outranks Retry, which outranks Done. A message with
+// one vote that can never succeed goes to the dead-letter queue, whatever
+// became of its other votes (a redrive redoes those idempotently); one with
+// a vote that failed for now comes back, and its processed votes then cost
+// one read each. The rank is this function's, not the order of the
+// constants.
+func severity(o Outcome) int {
+	switch o {
+	case Done:
+		return 0
+	case Retry:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// combine is r once one more vote of its message ended with o (reason and
+// after as in Result): the more severe outcome wins; between equal ones the
+// first reason stays, and a Retry keeps the longest delay of its votes. A
+// Done never changes a result: a message is done when none of its votes
+// said otherwise.
+func combine(r Result, o Outcome, reason string, after time.Duration) Result {
+	switch s, cur := severity(o), severity(r.Outcome); {
+	case s > cur:
+		r.Outcome, r.Reason, r.RetryAfter = o, reason, after
+	case s == cur && o == Retry:
+		r.RetryAfter = max(r.RetryAfter, after)
+	}
+	return r
+}
+
+// verdicts holds the result of each message of a batch, which the runs of
+// its conversations settle in parallel.
 type verdicts struct {
 	mu  sync.Mutex
 	res []Result
 }
 
+// set combines the outcome of one more vote into message msg's result.
 func (v *verdicts) set(msg int, o Outcome, reason string, after time.Duration) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	r := &v.res[msg]
-	if o < r.Outcome || (o == r.Outcome && o != Retry) {
-		return
-	}
-	if o == Retry && r.Outcome == Retry {
-		r.RetryAfter = max(r.RetryAfter, after)
-		return
-	}
-	r.Outcome, r.Reason, r.RetryAfter = o, reason, after
+	v.res[msg] = combine(v.res[msg], o, reason, after)
 }
