@@ -64,6 +64,7 @@ const (
 	MauticReauthorizationNeeded Code = "mautic_reauthorization_needed"
 	MauticTokenUnavailable      Code = "mautic_token_unavailable"
 	MauticUnavailable           Code = "mautic_unavailable"
+	VotesStuck                  Code = "votes_stuck"
 )
 
 // Entry is what the catalog says of a code.
@@ -222,6 +223,7 @@ var catalog = map[Code]Entry{
 	MauticReauthorizationNeeded: {Status: 0, Message: "Mautic refused the stored refresh token: the author must connect again; votes are kept until then"},
 	MauticTokenUnavailable:      {Status: 0, Message: "could not get an access token"},
 	MauticUnavailable:           {Status: 0, Message: "Mautic did not answer or answered with an error; the votes are retried"},
+	VotesStuck:                  {Status: 0, Message: "votes still failed after the retry horizon and were set aside; they are sent again when the conversation is connected again"},
 }
 
 // Connected is the page of a completed authorization.

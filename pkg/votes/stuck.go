@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 )
 
 // StuckResult is what ParkStuck did with one message.
@@ -19,7 +20,7 @@ type StuckResult struct {
 
 // CodeVotesStuck is the last_error code of a connection whose votes were
 // parked as stuck.
-const CodeVotesStuck = "votes_stuck"
+const CodeVotesStuck = string(failure.VotesStuck)
 
 // ParkStuck sets aside the votes of messages that kept failing for a
 // transient reason past the retry horizon (RETRY_HORIZON): they join the
