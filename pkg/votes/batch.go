@@ -66,6 +66,23 @@ type vote struct {
 func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summary) {
 	sum := Summary{Messages: len(msgs)}
 	v := &verdicts{res: make([]Result, len(msgs))}
+	byConv := p.decode(ctx, msgs, v)
+	p.runConversations(ctx, byConv, msgs, v, &sum)
+	for _, r := range v.res {
+		switch r.Outcome {
+		case Retry:
+			sum.Retried++
+		case Dead:
+			sum.Dead++
+		}
+	}
+	return v.res, sum
+}
+
+// decode reads the messages and groups their votes by conversation. A
+// message that is not valid as a whole, or holds an invalid vote, is Dead
+// in v.
+func (p *Processor) decode(ctx context.Context, msgs []Message, v *verdicts) map[string][]vote {
 	byConv := map[string][]vote{}
 	for i, m := range msgs {
 		v.res[i].MessageID = m.ID
@@ -74,7 +91,8 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 			// The message goes to the DLQ with the reason; the valid votes
 			// of an array are processed all the same (a redrive redoes
 			// them idempotently).
-			v.set(i, Dead, err.Error(), 0)
+			d := decide(fromDecoding, "", err)
+			v.set(i, d.Outcome, d.Reason, 0)
 		}
 		for _, d := range decoded {
 			if len(d.Warnings) > 0 {
@@ -86,12 +104,17 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 			byConv[d.ConversationID] = append(byConv[d.ConversationID], vote{Vote: d, msg: i})
 		}
 	}
+	return byConv
+}
+
+// runConversations runs the conversations of a batch, Parallel at a time,
+// in the order of their ids, and adds up their summaries into sum.
+func (p *Processor) runConversations(ctx context.Context, byConv map[string][]vote, msgs []Message, v *verdicts, sum *Summary) {
 	convs := make([]string, 0, len(byConv))
 	for c := range byConv {
 		convs = append(convs, c)
 	}
 	sort.Strings(convs)
-
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, p.opts.Parallel)
@@ -108,13 +131,4 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) ([]Result, Summ
 		}()
 	}
 	wg.Wait()
-	for _, r := range v.res {
-		switch r.Outcome {
-		case Retry:
-			sum.Retried++
-		case Dead:
-			sum.Dead++
-		}
-	}
-	return v.res, sum
 }

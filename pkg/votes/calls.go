@@ -4,25 +4,38 @@ import (
 	"context"
 	"errors"
 
+	"golang.org/x/oauth2"
+
+	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 )
+
+// session is a run's access to one conversation's Mautic: the access
+// token, the client that sends it and, once no token could be had, why.
+type session struct {
+	tokens Tokens
+	conn   connection.Connection
+	tok    *oauth2.Token
+	client *mautic.Client
+	err    error // why no token could be had, once that happened
+}
 
 // token gets a token (a new one when rejected is set) and the client. Once
 // it failed, it fails the same way for the rest of the run: Mautic is not
 // asked again for a token it just refused.
-func (r *run) token(ctx context.Context, rejected string) error {
-	if r.tokErr != nil {
-		return r.tokErr
+func (s *session) token(ctx context.Context, rejected string) error {
+	if s.err != nil {
+		return s.err
 	}
-	tok, err := r.p.opts.Tokens.Token(ctx, r.c, rejected)
+	tok, err := s.tokens.Token(ctx, s.conn, rejected)
 	if err == nil {
 		var cl *mautic.Client
-		if cl, err = mautic.NewClient(r.c.MauticURL, r.p.opts.Tokens.Client(tok)); err == nil {
-			r.tok, r.client = tok, cl
+		if cl, err = mautic.NewClient(s.conn.MauticURL, s.tokens.Client(tok)); err == nil {
+			s.tok, s.client = tok, cl
 			return nil
 		}
 	}
-	r.tokErr = err
+	s.err = err
 	return err
 }
 
@@ -36,12 +49,12 @@ func (e *tokenError) Unwrap() error { return e.err }
 
 // call runs f, and once more with a new token when Mautic refused the
 // access token. When no new token can be had, the error is a *tokenError.
-func (r *run) call(ctx context.Context, f func() error) error {
+func (s *session) call(ctx context.Context, f func() error) error {
 	err := f()
 	if mautic.KindOf(err) != mautic.KindTokenInvalid {
 		return err
 	}
-	if terr := r.token(ctx, r.tok.AccessToken); terr != nil {
+	if terr := s.token(ctx, s.tok.AccessToken); terr != nil {
 		return &tokenError{terr}
 	}
 	return f()
@@ -53,7 +66,7 @@ func (r *run) call(ctx context.Context, f func() error) error {
 // the batch's earlier calls (one per 200 items) went through, and sending a
 // create twice would make a duplicate contact. When no new token can be
 // had, the refused items keep their 401 and the error is a *tokenError.
-func (r *run) batch(ctx context.Context, n int, f func(idx []int) ([]mautic.ItemResult, error)) ([]mautic.ItemResult, error) {
+func (s *session) batch(ctx context.Context, n int, f func(idx []int) ([]mautic.ItemResult, error)) ([]mautic.ItemResult, error) {
 	all := make([]int, n)
 	for i := range all {
 		all[i] = i
@@ -68,7 +81,7 @@ func (r *run) batch(ctx context.Context, n int, f func(idx []int) ([]mautic.Item
 			again = append(again, i)
 		}
 	}
-	if terr := r.token(ctx, r.tok.AccessToken); terr != nil {
+	if terr := s.token(ctx, s.tok.AccessToken); terr != nil {
 		return res, &tokenError{terr}
 	}
 	res2, err := f(again)

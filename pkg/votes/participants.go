@@ -55,6 +55,11 @@ func (pa *participant) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+// record is pa's mapping record once contactID holds what pa sent.
+func (pa *participant) record(contactID int) ContactRecord {
+	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive}
+}
+
 func (pa *participant) input(conv string) mautic.ContactInput {
 	return mautic.ContactInput{
 		FirstName:  pa.name,

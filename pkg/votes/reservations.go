@@ -8,22 +8,31 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 )
 
-// reserve claims pa's contact creation. ok with a zero ContactID: this
-// run creates it (pa.takenOver set when a dead owner's reservation was
-// taken over). ok with a ContactID: another worker already made it. Not
-// ok: pa's votes were set to retry (store error, or another worker is
-// creating it right now).
-func (r *run) reserve(ctx context.Context, pa *participant, now time.Time) (ContactRecord, bool) {
+// reserve claims pa's contact creation. A zero record: this run creates
+// it (pa.takenOver set when a dead owner's reservation was taken over). A
+// record with a ContactID: another worker already made it. An error: the
+// store failed, or another worker is creating it right now (a
+// *reservedUntil).
+func (r *run) reserve(ctx context.Context, pa *participant, now time.Time) (ContactRecord, error) {
 	got, reserved, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(r.p.opts.ReservationTTL))
 	switch {
 	case err != nil:
-		r.fail([]*participant{pa}, Retry, "reserve contact: "+err.Error(), err)
-		return ContactRecord{}, false
+		return ContactRecord{}, err
 	case reserved:
 		pa.takenOver = got.TakenOver
-		return ContactRecord{}, true
+		return ContactRecord{}, nil
 	case got.ContactID == 0:
-		r.fail([]*participant{pa}, Retry, errBusy.Error(), &reservedUntil{until: got.LeaseUntil})
+		return ContactRecord{}, &reservedUntil{until: got.LeaseUntil}
+	}
+	return got, nil
+}
+
+// claim is reserve, with pa's votes retried when it fails (then ok is
+// false).
+func (r *run) claim(ctx context.Context, pa *participant, now time.Time) (_ ContactRecord, ok bool) {
+	got, err := r.reserve(ctx, pa, now)
+	if err != nil {
+		r.apply(ctx, []*participant{pa}, decide(fromLease, "reserve contact", err))
 		return ContactRecord{}, false
 	}
 	return got, true
@@ -84,6 +93,42 @@ func (r *run) endLease(ctx context.Context, pa *participant) {
 	}
 }
 
+// takeOver looks for the contacts that dead workers may have made for the
+// participants whose reservation this run took over, before anything is
+// created: a contact found is updated and recorded. It returns the
+// participants still to create, and the records to save.
+func (r *run) takeOver(ctx context.Context, pas []*participant) (todo []*participant, save []ContactRecord) {
+	todo = pas[:0:0]
+	for _, pa := range pas {
+		if !pa.takenOver || r.api.err != nil {
+			todo = append(todo, pa)
+			continue
+		}
+		id, found, err := r.lookup(ctx, pa)
+		if err != nil && r.lookupFailed(ctx, pa, err) {
+			continue
+		}
+		if found {
+			pa.rec.ContactID = id
+			gone, recs := r.updateContacts(ctx, []*participant{pa})
+			save = append(save, recs...)
+			if len(gone) == 0 {
+				if len(recs) == 0 {
+					// The update failed (its votes are retried), but the
+					// contact exists: record it, so that the retry
+					// updates it rather than wait for this reservation to
+					// end.
+					save = append(save, ContactRecord{ParticipantID: pa.key, ContactID: id})
+				}
+				continue
+			}
+			// Found, then deleted: create it after all.
+		}
+		todo = append(todo, pa)
+	}
+	return todo, save
+}
+
 // lookupFailed handles a take-over lookup that failed. Whether the dead
 // owner made the contact is unknown, so creating one could make a second:
 // when the failure may pass, the reservation is freed (the next try takes
@@ -91,17 +136,11 @@ func (r *run) endLease(ctx context.Context, pa *participant) {
 // When the search itself cannot succeed, it reports false: pa is created.
 func (r *run) lookupFailed(ctx context.Context, pa *participant, err error) bool {
 	var te *tokenError
-	switch k := mautic.KindOf(err); {
-	case errors.As(err, &te):
-		r.endLease(ctx, pa)
-		r.tokenFailed(ctx, []*participant{pa}, te.err)
-	case k == mautic.KindPermanent || k == mautic.KindNotFound:
+	if k := mautic.KindOf(err); !errors.As(err, &te) && (k == mautic.KindPermanent || k == mautic.KindNotFound) {
 		return false
-	default:
-		r.endLease(ctx, pa)
-		r.noteError("mautic_unavailable", "look up contact: "+errText(err))
-		r.fail([]*participant{pa}, Retry, "look up contact: "+errText(err), err)
 	}
+	r.endLease(ctx, pa)
+	r.apply(ctx, []*participant{pa}, decide(fromLookup, "look up contact", err))
 	return true
 }
 
@@ -118,8 +157,8 @@ func (r *run) lookup(ctx context.Context, pa *participant) (int, bool, error) {
 		return 0, false, nil
 	}
 	var res mautic.SearchResult
-	err := r.call(ctx, func() (err error) {
-		res, err = r.client.SearchContacts(ctx, q)
+	err := r.api.call(ctx, func() (err error) {
+		res, err = r.api.client.SearchContacts(ctx, q)
 		return err
 	})
 	if err != nil {

@@ -3,134 +3,47 @@ package votes
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/ejplatform/ej-mautic/pkg/connection"
-	"github.com/ejplatform/ej-mautic/pkg/mautic"
-	"github.com/ejplatform/ej-mautic/pkg/tokens"
+	"github.com/ejplatform/ej-mautic/pkg/failure"
 )
 
-// lockConversation waits for the right to run conv: first in this
-// process, then across processes through the lease store. The returned
-// func gives it back.
-func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (func(), error) {
-	g, _ := p.gates.LoadOrStore(conv, make(chan struct{}, 1))
-	gate := g.(chan struct{})
-	wait := time.NewTimer(p.opts.LeaseWait)
-	defer wait.Stop()
-	select {
-	case gate <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-wait.C:
-		return nil, errConversationBusy
-	}
-	unlockLocal := func() { <-gate }
-	if p.opts.Leases == nil {
-		return unlockLocal, nil
-	}
-	key := "batch#" + conv
-	delay := 50 * time.Millisecond
-	for {
-		now := p.opts.Now()
-		ok, err := p.opts.Leases.AcquireLease(ctx, key, owner, now, now.Add(p.opts.LeaseTTL))
-		if err != nil {
-			unlockLocal()
-			return nil, fmt.Errorf("acquire the conversation's lease: %w", err)
-		}
-		if ok {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			unlockLocal()
-			return nil, ctx.Err()
-		case <-wait.C:
-			unlockLocal()
-			return nil, errConversationBusy
-		case <-time.After(delay):
-		}
-		// Polled often: a lease that ends (released, or its dead holder's
-		// run out) is taken within a quarter second.
-		delay = min(delay*2, 250*time.Millisecond)
-	}
-	// Renew the lease while the run lasts, so that it can stay short: a
-	// consumer killed mid-run holds its conversations for at most LeaseTTL.
-	stop := tokens.KeepLease(ctx, p.opts.Leases, key, owner, p.opts.LeaseTTL, p.opts.Now, func(err error) {
-		p.opts.Logger.WarnContext(ctx, "renew the conversation's lease", "conversation_id", conv, "err", err)
-	})
-	return func() {
-		stop()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := p.opts.Leases.ReleaseLease(rctx, key, owner); err != nil {
-			p.opts.Logger.WarnContext(ctx, "release the conversation's lease", "conversation_id", conv, "err", err)
-		}
-		unlockLocal()
-	}, nil
-}
-
-// run is one conversation's share of a batch.
+// run is one conversation's share of a batch: its votes, what became of
+// them (verdicts, done, sum, lastErr) and its access to Mautic (api).
 type run struct {
-	p       *Processor
-	owner   string // this run's name in reservations
-	conv    string
-	c       connection.Connection
-	msgs    []Message
-	v       *verdicts
-	sum     Summary
-	tok     *oauth2.Token
-	client  *mautic.Client
-	done    []*vote // votes to mark processed
+	p     *Processor
+	owner string // this run's name in reservations
+	conv  string
+	c     connection.Connection
+	msgs  []Message
+	v     *verdicts
+	api   *session // once the participants are known (sync)
+	sum   Summary
+	// done lists the votes to mark processed.
+	done []*vote
+	// lastErr is the connection's last_error this run leaves; nil clears
+	// it when something was synced.
 	lastErr *connection.LastError
-	tokErr  error // why no token could be had, once that happened
 }
 
-func (r *run) fail(pas []*participant, o Outcome, reason string, err error) {
-	for _, pa := range pas {
-		for _, vt := range pa.votes {
-			r.v.set(vt.msg, o, reason, r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
-		}
-	}
-}
-
-func (r *run) succeed(pas []*participant) {
-	for _, pa := range pas {
-		r.done = append(r.done, pa.votes...)
-	}
-}
-
+// conversation runs one conversation's votes of a batch (vs, in the
+// messages msgs) and settles their verdicts in v. The votes are retried
+// when the connection cannot be read or another run holds the
+// conversation; they are acked when it has no connection.
 func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, msgs []Message, v *verdicts) Summary {
 	// Each run owns its reservations: two runs of one process must not
 	// take each other's.
 	r := &run{p: p, conv: conv, msgs: msgs, v: v, owner: p.opts.Owner + "-" + strconv.FormatInt(p.runs.Add(1), 36)}
 	r.sum.Conversations = 1
-	retryAll := func(reason string, err error) {
-		for _, vt := range vs {
-			v.set(vt.msg, Retry, reason, p.backoff(msgs[vt.msg].ReceiveCount, err))
-		}
-	}
-
-	// One vote id once per batch.
-	seenInBatch := make(map[string]bool, len(vs))
-	uniq := vs[:0:0]
-	for _, vt := range vs {
-		if seenInBatch[vt.VoteID] {
-			r.sum.Duplicates++
-			continue
-		}
-		seenInBatch[vt.VoteID] = true
-		uniq = append(uniq, vt)
-	}
-	r.sum.Votes = len(uniq)
-
+	// A failure before the votes are sorted retries them all, a vote id
+	// repeated in the batch included.
+	all := votePointers(vs)
+	uniq := r.unique(vs)
 	c, ok, err := p.connection(ctx, conv)
 	if err != nil {
-		retryAll("load connection: "+errText(err), err)
+		r.settle(all, decide(fromStore, "load connection", err))
 		return r.sum
 	}
 	if !ok {
@@ -139,99 +52,209 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 		return r.sum
 	}
 	r.c = c
-
 	// One run per conversation at a time, everywhere: two batches editing
 	// the same contacts could otherwise land an older lastActive last, or
 	// both count a vote redelivered into the other.
 	release, err := p.lockConversation(ctx, conv, r.owner)
 	if err != nil {
-		retryAll(err.Error(), err)
+		r.settle(all, decide(fromLease, "", err))
 		return r.sum
 	}
 	defer release()
+	r.locked(ctx, all, uniq)
+	return r.sum
+}
 
-	ids := make([]string, len(uniq))
-	for i, vt := range uniq {
+// locked is the run under the conversation's lease: it leaves out the
+// votes already processed, parks those of a connection that cannot sync,
+// skips the participants with nothing to make a contact from, syncs the
+// others and records what was done.
+func (r *run) locked(ctx context.Context, all []*vote, uniq []vote) {
+	fresh, err := r.unseen(ctx, uniq)
+	if err != nil {
+		r.settle(all, decide(fromStore, "read processed votes", err))
+		return
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	if r.c.Status != connection.StatusConnected {
+		// The cache may predate a reconnect whose requeued votes these
+		// are: check the store before parking them again.
+		r.p.Invalidate(r.conv)
+		c, ok, err := r.p.connection(ctx, r.conv)
+		if err != nil {
+			r.settle(all, decide(fromStore, "load connection", err))
+			return
+		}
+		if !ok {
+			r.sum.NoConnection += len(fresh)
+			return
+		}
+		r.c = c
+	}
+	if r.c.Status != connection.StatusConnected {
+		r.park(ctx, votePointers(fresh))
+		return
+	}
+	var contactable []*participant
+	for _, pa := range r.p.participants(fresh) {
+		if pa.phone == "" && pa.email == "" && pa.mauticID == 0 {
+			r.skip([]*participant{pa})
+			continue
+		}
+		contactable = append(contactable, pa)
+	}
+	if len(contactable) > 0 {
+		r.sync(ctx, contactable)
+	}
+	r.finish(ctx)
+}
+
+// unique leaves out the repeats of a vote id within the batch.
+func (r *run) unique(vs []vote) []vote {
+	seen := make(map[string]bool, len(vs))
+	uniq := vs[:0:0]
+	for _, vt := range vs {
+		if seen[vt.VoteID] {
+			r.sum.Duplicates++
+			continue
+		}
+		seen[vt.VoteID] = true
+		uniq = append(uniq, vt)
+	}
+	r.sum.Votes = len(uniq)
+	return uniq
+}
+
+// unseen leaves out the votes already processed (a redelivery).
+func (r *run) unseen(ctx context.Context, vs []vote) ([]vote, error) {
+	ids := make([]string, len(vs))
+	for i, vt := range vs {
 		ids[i] = vt.VoteID
 	}
-	seen, err := p.opts.Store.SeenVotes(ctx, conv, ids)
+	seen, err := r.p.opts.Store.SeenVotes(ctx, r.conv, ids)
 	if err != nil {
-		retryAll("read processed votes: "+errText(err), err)
-		return r.sum
+		return nil, err
 	}
-	fresh := uniq[:0:0]
-	for _, vt := range uniq {
+	fresh := vs[:0:0]
+	for _, vt := range vs {
 		if seen[vt.VoteID] {
 			r.sum.Duplicates++
 			continue
 		}
 		fresh = append(fresh, vt)
 	}
-	if len(fresh) == 0 {
-		return r.sum
-	}
-
-	if c.Status != connection.StatusConnected {
-		// The cache may predate a reconnect whose requeued votes these
-		// are: check the store before parking them again.
-		p.Invalidate(conv)
-		if c, ok, err = p.connection(ctx, conv); err != nil {
-			retryAll("load connection: "+errText(err), err)
-			return r.sum
-		}
-		if !ok {
-			r.sum.NoConnection += len(fresh)
-			return r.sum
-		}
-		r.c = c
-	}
-	if c.Status != connection.StatusConnected {
-		r.park(ctx, fresh)
-		return r.sum
-	}
-
-	pas := p.participants(fresh)
-	var contactable []*participant
-	var skipped []*participant
-	for _, pa := range pas {
-		if pa.phone == "" && pa.email == "" && pa.mauticID == 0 {
-			skipped = append(skipped, pa)
-			continue
-		}
-		contactable = append(contactable, pa)
-	}
-	r.succeed(skipped)
-	for _, pa := range skipped {
-		r.sum.Skipped += len(pa.votes)
-	}
-
-	if len(contactable) > 0 {
-		r.sync(ctx, contactable)
-	}
-	r.finish(ctx)
-	return r.sum
+	return fresh, nil
 }
 
-func (r *run) park(ctx context.Context, vs []vote) {
+// apply carries out d for the votes of pas.
+func (r *run) apply(ctx context.Context, pas []*participant, d decision) {
+	if d.Recheck && r.pendingAgain(ctx) {
+		// Registered again since this worker cached the connection: its
+		// author is connecting. Keep the votes; leave the status alone.
+		r.park(ctx, votesOf(pas))
+		return
+	}
+	if d.Reauthorize && !r.markReauthorization(ctx, pas, d) {
+		return
+	}
+	if d.Park {
+		r.park(ctx, votesOf(pas))
+		return
+	}
+	if d.LastError != "" {
+		r.noteError(d.LastError, d.Message)
+	}
+	r.settle(votesOf(pas), d)
+}
+
+// settle sets the verdict d gives each of vs.
+func (r *run) settle(vs []*vote, d decision) {
+	for _, vt := range vs {
+		var after time.Duration
+		if !d.noDelay {
+			after = r.p.backoff(r.msgs[vt.msg].ReceiveCount, d.cause)
+		}
+		r.v.set(vt.msg, d.Outcome, d.Reason, after)
+	}
+}
+
+// pendingAgain reads the connection again and reports whether it is
+// pending authorization.
+func (r *run) pendingAgain(ctx context.Context) bool {
+	r.p.Invalidate(r.conv)
+	c, ok, err := r.p.connection(ctx, r.conv)
+	return err == nil && ok && c.Status == connection.StatusPending
+}
+
+// markReauthorization flags the connection so its status shows what the
+// author must do; it reports false when it could not, and pas's votes are
+// then retried.
+func (r *run) markReauthorization(ctx context.Context, pas []*participant, d decision) bool {
+	p := r.p
+	le := &connection.LastError{Code: string(d.LastError), Message: d.Message, At: p.opts.Now().UTC()}
+	if err := p.opts.Connections.UpdateStatus(ctx, r.conv, connection.StatusNeedsReauthorization, le); err != nil {
+		r.apply(ctx, pas, decide(fromStore, "mark needs_reauthorization", err))
+		return false
+	}
+	// The batch's counter update must keep this error, not clear it.
+	r.lastErr = le
+	p.Invalidate(r.conv)
+	p.opts.Logger.WarnContext(ctx, "connection needs re-authorization", "conversation_id", r.conv, "code", string(d.LastError), "err", errText(d.cause))
+	return true
+}
+
+func (r *run) noteError(code failure.Code, msg string) {
+	r.lastErr = &connection.LastError{Code: string(code), Message: msg, At: r.p.opts.Now().UTC()}
+}
+
+// park keeps vs with the conversation's parked votes, to be requeued when
+// its author reconnects.
+func (r *run) park(ctx context.Context, vs []*vote) {
 	parked := make([]ParkedVote, 0, len(vs))
 	for _, vt := range vs {
 		body, err := json.Marshal(vt.Vote)
 		if err != nil {
-			r.v.set(vt.msg, Dead, "re-encode vote: "+err.Error(), 0)
+			r.settle([]*vote{vt}, decide(fromEncoding, "re-encode vote", err))
 			continue
 		}
 		parked = append(parked, ParkedVote{VoteID: vt.VoteID, Body: body})
 	}
 	if err := r.p.opts.Store.Park(ctx, r.conv, parked); err != nil {
-		for _, vt := range vs {
-			r.v.set(vt.msg, Retry, "park votes: "+errText(err), r.p.backoff(r.msgs[vt.msg].ReceiveCount, err))
-		}
+		r.settle(vs, decide(fromStore, "park votes", err))
 		return
 	}
 	r.sum.Parked += len(parked)
 }
 
-func (r *run) votesOf(pas []*participant) map[string]bool {
+// succeed lists the votes of pas as processed.
+func (r *run) succeed(pas []*participant) {
+	for _, pa := range pas {
+		r.done = append(r.done, pa.votes...)
+	}
+}
+
+// skip lists the votes of pas as processed and counts them skipped: there
+// is nothing to make a contact from.
+func (r *run) skip(pas []*participant) {
+	r.succeed(pas)
+	for _, pa := range pas {
+		r.sum.Skipped += len(pa.votes)
+	}
+}
+
+// votesOf lists the votes of pas.
+func votesOf(pas []*participant) []*vote {
+	var vs []*vote
+	for _, pa := range pas {
+		vs = append(vs, pa.votes...)
+	}
+	return vs
+}
+
+// voteIDs is the set of the vote ids of pas.
+func voteIDs(pas []*participant) map[string]bool {
 	m := map[string]bool{}
 	for _, pa := range pas {
 		for _, vt := range pa.votes {
@@ -241,19 +264,12 @@ func (r *run) votesOf(pas []*participant) map[string]bool {
 	return m
 }
 
-// votesOfAll lists the votes of pas.
-func votesOfAll(pas []*participant) []vote {
-	var vs []vote
-	for _, pa := range pas {
-		for _, vt := range pa.votes {
-			vs = append(vs, *vt)
-		}
+func votePointers(vs []vote) []*vote {
+	ps := make([]*vote, len(vs))
+	for i := range vs {
+		ps[i] = &vs[i]
 	}
-	return vs
-}
-
-func (r *run) noteError(code, msg string) {
-	r.lastErr = &connection.LastError{Code: code, Message: msg, At: r.p.opts.Now().UTC()}
+	return ps
 }
 
 // finish records processed votes and the connection's counters.
@@ -273,9 +289,7 @@ func (r *run) finish(ctx context.Context) {
 			p.opts.Logger.ErrorContext(ctx, "record processed votes failed after Mautic was written: votes retried, not counted yet",
 				"conversation_id", r.conv, "votes", len(r.done),
 				"contacts_written", r.sum.ContactsCreated+r.sum.ContactsUpdated, "err", errText(err))
-			for _, vt := range r.done {
-				r.v.set(vt.msg, Retry, "record processed votes: "+errText(err), p.backoff(r.msgs[vt.msg].ReceiveCount, err))
-			}
+			r.settle(r.done, decide(fromStore, "record processed votes", err))
 			r.done = nil
 			r.sum.Synced, r.sum.Skipped = 0, 0
 		}
