@@ -51,8 +51,7 @@ func (r *run) checkMauticIDs(ctx context.Context, claimed []*participant) (adopt
 				"conversation_id", r.conv, "participant_id", pa.id, "mautic_id", pa.mauticID, "reason", reason)
 			if pa.phone == "" && pa.email == "" {
 				// Nothing left to make a contact from.
-				r.succeed([]*participant{pa})
-				r.sum.Skipped += len(pa.votes)
+				r.skip([]*participant{pa})
 				continue
 			}
 			asNew = append(asNew, pa)
