@@ -82,8 +82,12 @@ var (
 
 // decide maps an error of one step of a run (op names the step, e.g.
 // "update contacts of participant 7", and starts the reason) to what
-// becomes of the votes concerned. It is the one place where errors are
-// read; it does nothing itself.
+// becomes of the votes concerned. It is the one place where an error
+// decides the votes' outcome and the connection's last_error and status;
+// it does nothing itself (run.apply does). Elsewhere errors only steer the
+// work: what becomes of a reservation (releaseUnlessAmbiguous), and
+// searches Mautic cannot answer, after which the participants are treated
+// as new (lookupFailed, checkMauticIDs).
 //
 //   - decoding, encoding: Dead, without delay.
 //   - another worker holds the participant's reservation (errBusy,
