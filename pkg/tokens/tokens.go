@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/lease"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 )
 
@@ -186,44 +187,23 @@ func (m *Manager) read(ctx context.Context, conversationID string, e *entry) err
 
 func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry, usable func(*oauth2.Token) bool) (*oauth2.Token, error) {
 	key := "refresh#" + c.ConversationID
-	// Waiting is measured in real time, whatever the manager's clock.
-	deadline := time.Now().Add(m.opts.Wait)
-	backoff := 50 * time.Millisecond
-	for {
-		now := m.opts.Now()
-		ok, err := m.opts.Leases.AcquireLease(ctx, key, m.opts.Owner, now, now.Add(m.opts.LeaseTTL))
-		if err != nil {
-			return nil, fmt.Errorf("acquire refresh lease of conversation %s: %w", c.ConversationID, err)
-		}
-		if ok {
-			break
-		}
-		// Someone else refreshes. Its holder saves the new token before
-		// it lets the lease go, so the secret is read once, under the
-		// lease, rather than on every try: Secrets Manager is read at
-		// most once per token lifetime.
-		if !time.Now().Before(deadline) {
-			return nil, ErrRefreshBusy
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 250*time.Millisecond)
-	}
-	stopRenew := KeepLease(ctx, m.opts.Leases, key, m.opts.Owner, m.opts.LeaseTTL, m.opts.Now, func(err error) {
-		m.opts.Logger.WarnContext(ctx, "renew refresh lease", "conversation_id", c.ConversationID, "err", err)
+	// Someone else may be refreshing. Its holder saves the new token
+	// before it lets the lease go, so the secret is read once, under the
+	// lease, rather than on every try: Secrets Manager is read at most once
+	// per token lifetime.
+	release, err := lease.Acquire(ctx, m.opts.Leases, key, m.opts.Owner, lease.Options{
+		TTL: m.opts.LeaseTTL, Wait: m.opts.Wait, Now: m.opts.Now,
+		OnError: func(err error) {
+			m.opts.Logger.WarnContext(ctx, "refresh lease", "conversation_id", c.ConversationID, "err", err)
+		},
 	})
-	defer func() {
-		stopRenew()
-		// A fresh context: release even when ctx is done.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := m.opts.Leases.ReleaseLease(rctx, key, m.opts.Owner); err != nil {
-			m.opts.Logger.WarnContext(ctx, "release refresh lease", "conversation_id", c.ConversationID, "err", err)
-		}
-	}()
+	switch {
+	case errors.Is(err, lease.ErrBusy):
+		return nil, ErrRefreshBusy
+	case err != nil:
+		return nil, fmt.Errorf("refresh lease of conversation %s: %w", c.ConversationID, err)
+	}
+	defer release()
 	// Under the lease, read once more: the previous holder may have just
 	// saved a new token.
 	if err := m.read(ctx, c.ConversationID, e); err != nil {

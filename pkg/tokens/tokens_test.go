@@ -416,3 +416,5 @@ func TestManager(t *testing.T) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -2,18 +2,22 @@ package votes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/ejplatform/ej-mautic/pkg/tokens"
+	"github.com/ejplatform/ej-mautic/pkg/lease"
 )
 
 // lockConversation waits for the right to run conv: first in this
-// process, then across processes through the lease store. The returned
-// func gives it back.
+// process, then across processes through the lease batch#{conv}, kept
+// renewed while the run lasts so that it can stay short (a consumer killed
+// mid-run holds its conversations for at most LeaseTTL). Both waits
+// together last at most LeaseWait. The returned func gives it back.
 func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (func(), error) {
 	g, _ := p.gates.LoadOrStore(conv, make(chan struct{}, 1))
 	gate := g.(chan struct{})
+	start := time.Now()
 	wait := time.NewTimer(p.opts.LeaseWait)
 	defer wait.Stop()
 	select {
@@ -27,43 +31,27 @@ func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (f
 	if p.opts.Leases == nil {
 		return unlockLocal, nil
 	}
-	key := "batch#" + conv
-	delay := 50 * time.Millisecond
-	for {
-		now := p.opts.Now()
-		ok, err := p.opts.Leases.AcquireLease(ctx, key, owner, now, now.Add(p.opts.LeaseTTL))
-		if err != nil {
-			unlockLocal()
-			return nil, fmt.Errorf("acquire the conversation's lease: %w", err)
-		}
-		if ok {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			unlockLocal()
-			return nil, ctx.Err()
-		case <-wait.C:
-			unlockLocal()
-			return nil, errConversationBusy
-		case <-time.After(delay):
-		}
-		// Polled often: a lease that ends (released, or its dead holder's
-		// run out) is taken within a quarter second.
-		delay = min(delay*2, 250*time.Millisecond)
-	}
-	// Renew the lease while the run lasts, so that it can stay short: a
-	// consumer killed mid-run holds its conversations for at most LeaseTTL.
-	stop := tokens.KeepLease(ctx, p.opts.Leases, key, owner, p.opts.LeaseTTL, p.opts.Now, func(err error) {
-		p.opts.Logger.WarnContext(ctx, "renew the conversation's lease", "conversation_id", conv, "err", err)
+	release, err := lease.Acquire(ctx, p.opts.Leases, "batch#"+conv, owner, lease.Options{
+		TTL:  p.opts.LeaseTTL,
+		Wait: max(p.opts.LeaseWait-time.Since(start), 0),
+		Now:  p.opts.Now,
+		OnError: func(err error) {
+			p.opts.Logger.WarnContext(ctx, "the conversation's lease", "conversation_id", conv, "err", err)
+		},
 	})
-	return func() {
-		stop()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := p.opts.Leases.ReleaseLease(rctx, key, owner); err != nil {
-			p.opts.Logger.WarnContext(ctx, "release the conversation's lease", "conversation_id", conv, "err", err)
+	switch {
+	case errors.Is(err, lease.ErrBusy):
+		unlockLocal()
+		return nil, errConversationBusy
+	case err != nil:
+		unlockLocal()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
+		return nil, fmt.Errorf("acquire the conversation's lease: %w", err)
+	}
+	return func() {
+		release()
 		unlockLocal()
 	}, nil
 }
