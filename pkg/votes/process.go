@@ -811,7 +811,9 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 		}
 	}
 	if len(creates) > 0 {
-		save = append(save, r.create(ctx, creates)...)
+		created := r.create(ctx, creates)
+		r.joinSegment(ctx, created) // segment.go
+		save = append(save, created...)
 	}
 	if len(save) > 0 {
 		if err := p.opts.Store.SaveContacts(ctx, r.conv, save); err != nil {
@@ -1038,6 +1040,8 @@ func (r *run) tokenFailed(ctx context.Context, pas []*participant, err error) {
 		}
 	}
 	switch {
+	case errors.Is(err, tokens.ErrCredentialRejected):
+		r.credentialRejected(ctx, pas, err) // credential.go
 	case errors.Is(err, tokens.ErrReauthorize) || errors.Is(err, tokens.ErrNoToken) || mautic.KindOf(err) == mautic.KindReauthorize:
 		r.needsReauthorization(ctx, pas, "mautic_reauthorization_needed", "Mautic refused the stored refresh token: the author must connect again; votes are kept until then", err)
 	case mautic.KindOf(err) == mautic.KindAPIDisabled:
