@@ -82,15 +82,15 @@ func checkProblem(err error) (p *Problem, fallback bool) {
 }
 
 // Timing of the segment lease: a holder makes the segment in a few
-// requests; a waiter gives up after segmentWait (a dead holder's lease ends
-// before that, and the waiter takes it over).
+// requests; another looks for it again now and then, and gives up after
+// segmentWait (a dead holder's lease ends before that, and is taken over).
 const (
 	segmentLeaseTTL = 15 * time.Second
 	segmentWait     = 20 * time.Second
 )
 
 // errSegmentBusy: another process held the segment lease for too long.
-var errSegmentBusy = errors.New("another request was making the conversation's segment")
+var errSegmentBusy = errors.New("another request was making the conversation's segment and did not finish in time")
 
 // SegmentName is the name a conversation's segment is made with: "EJ: "
 // and the conversation's title, or "EJ: conversa {id}" without one.
@@ -138,25 +138,53 @@ func segmentReason(err error) string {
 // it: the tag first (the segment's filter), then, under the conversation's
 // segment lease and after looking once more, the segment. Mautic does not
 // refuse a second segment with the same alias (it numbers the alias), so
-// only the lease keeps concurrent connections from making two.
+// only the lease keeps concurrent connections from making two. Whoever
+// finds the lease taken looks again a moment later, until the holder has
+// made it (or its lease ended, and the lease is taken over).
 func (s *Service) segment(ctx context.Context, mc *mautic.Client, c *connection.Connection, tag *mautic.Tag) (connection.Segment, error) {
 	alias := connection.SegmentAlias(c.ConversationID)
-	if g, found, err := mc.FindSegmentByAlias(ctx, alias); err != nil || found {
-		return segmentOf(g), err
-	}
-	if tag == nil {
-		t, err := mc.EnsureTag(ctx, connection.ConversationTag(c.ConversationID))
-		if err != nil {
-			return connection.Segment{}, err
-		}
-		tag = &t
-	}
-	release, err := s.lease(ctx, "segment#"+c.ConversationID)
+	key := "segment#" + c.ConversationID
+	owner, err := randomToken()
 	if err != nil {
 		return connection.Segment{}, err
 	}
-	defer release()
-	// The previous holder may have just made it.
+	deadline := time.Now().Add(segmentWait) // real time, whatever the service's clock
+	delay := 50 * time.Millisecond
+	for {
+		if g, found, err := mc.FindSegmentByAlias(ctx, alias); err != nil || found {
+			return segmentOf(g), err
+		}
+		if tag == nil {
+			t, err := mc.EnsureTag(ctx, connection.ConversationTag(c.ConversationID))
+			if err != nil {
+				return connection.Segment{}, err
+			}
+			tag = &t
+		}
+		now := s.now()
+		ok, err := s.leases.AcquireLease(ctx, key, owner, now, now.Add(segmentLeaseTTL))
+		if err != nil {
+			return connection.Segment{}, fmt.Errorf("acquire lease %s: %w", key, err)
+		}
+		if ok {
+			defer s.release(ctx, key, owner)
+			return s.makeSegment(ctx, mc, c, alias, *tag)
+		}
+		if !time.Now().Before(deadline) {
+			return connection.Segment{}, errSegmentBusy
+		}
+		select {
+		case <-ctx.Done():
+			return connection.Segment{}, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 500*time.Millisecond)
+	}
+}
+
+// makeSegment makes the segment, holding the lease: unless the previous
+// holder has just made it.
+func (s *Service) makeSegment(ctx context.Context, mc *mautic.Client, c *connection.Connection, alias string, tag mautic.Tag) (connection.Segment, error) {
 	if g, found, err := mc.FindSegmentByAlias(ctx, alias); err != nil || found {
 		return segmentOf(g), err
 	}
@@ -188,41 +216,13 @@ func segmentOf(g mautic.Segment) connection.Segment {
 	return connection.Segment{ID: g.ID, Alias: g.Alias, Name: g.Name}
 }
 
-// lease takes the lease named key, waiting up to segmentWait for another
-// holder; the returned func gives it back.
-func (s *Service) lease(ctx context.Context, key string) (func(), error) {
-	owner, err := randomToken()
-	if err != nil {
-		return nil, err
+// release gives a lease back, even when ctx is done.
+func (s *Service) release(ctx context.Context, key, owner string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.leases.ReleaseLease(rctx, key, owner); err != nil {
+		s.log.WarnContext(ctx, "release lease", "key", key, "err", err)
 	}
-	deadline := time.Now().Add(segmentWait) // real time, whatever the service's clock
-	delay := 50 * time.Millisecond
-	for {
-		now := s.now()
-		ok, err := s.leases.AcquireLease(ctx, key, owner, now, now.Add(segmentLeaseTTL))
-		if err != nil {
-			return nil, fmt.Errorf("acquire lease %s: %w", key, err)
-		}
-		if ok {
-			break
-		}
-		if !time.Now().Before(deadline) {
-			return nil, errSegmentBusy
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, time.Second)
-	}
-	return func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := s.leases.ReleaseLease(rctx, key, owner); err != nil {
-			s.log.WarnContext(ctx, "release lease", "key", key, "err", err)
-		}
-	}, nil
 }
 
 // memLeases is a lease store of this process only, for a Service whose
