@@ -44,7 +44,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "worker polling %s with %d consumer(s)\n", q.URL, *n)
 	var wg sync.WaitGroup
 	for range *n {
-		w := &queue.Worker{Source: q, Processor: proc, Batch: *batch, Logger: a.Logger}
+		w := &queue.Worker{Source: q, Processor: proc, Policy: a.RetryPolicy(), Batch: *batch, Logger: a.Logger}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -11,18 +11,23 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/metrics"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
+	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
 // settler is what the handler needs of the SQS queue (sqsqueue.Queue).
 type settler interface {
 	SendDead(ctx context.Context, msgs []queue.Dead) ([]queue.Dead, error)
+	SendCarried(ctx context.Context, msgs []queue.Carry) ([]queue.Carry, error)
 	Retry(ctx context.Context, msgs []queue.Retry) error
 }
 
 // handler translates SQS events to the vote processor and back.
 type handler struct {
-	proc    queue.Processor
+	proc queue.Processor
+	// parker parks stuck votes; proc when nil (votes.Processor is one).
+	parker  queue.Parker
+	policy  queue.Policy // MAX_RECEIVE_COUNT, RETRY_HORIZON
 	queue   settler
 	metrics *metrics.EMF
 	meter   *mautic.Meter // this container's Mautic requests; nil emits none
@@ -32,18 +37,27 @@ type handler struct {
 
 // Handle processes one SQS batch. It never fails as a whole: messages that
 // can succeed later are reported as batch item failures (after their
-// visibility is set to a back-off), messages that never can are copied to
-// the DLQ with their reason and reported done, so they burn no retries.
+// visibility is set to a back-off), or, from the receive before the queue's
+// maxReceiveCount, carried forward as fresh messages and reported done, so
+// that the redrive policy never moves a valid vote to the DLQ; after the
+// retry horizon their votes are parked as stuck. Messages that never can
+// succeed are copied to the DLQ with their reason and reported done, so
+// they burn no retries.
 func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	msgs := make([]queue.Received, len(ev.Records))
-	vm := make([]votes.Message, len(ev.Records))
 	for i, r := range ev.Records {
 		rc, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
-		vm[i] = votes.Message{ID: r.MessageId, Body: []byte(r.Body), ReceiveCount: max(rc, 1)}
-		msgs[i] = queue.Received{Message: vm[i], Handle: r.ReceiptHandle}
+		msgs[i] = queue.Received{Message: votes.Message{ID: r.MessageId, Body: []byte(r.Body), ReceiveCount: max(rc, 1)}, Handle: r.ReceiptHandle}
+		attrs := make(map[string]string, len(r.MessageAttributes))
+		for k, a := range r.MessageAttributes {
+			if a.StringValue != nil {
+				attrs[k] = *a.StringValue
+			}
+		}
+		msgs[i].Carried, msgs[i].FirstSeen = sqsqueue.Carried(attrs, r.Attributes)
 	}
-	results, sum := h.proc.Process(ctx, vm)
-	_, retry, dead := queue.Split(msgs, results)
+	results, sum := h.proc.Process(ctx, queue.Messages(msgs))
+	plan := h.policy.Plan(msgs, results, h.now())
 
 	var resp events.SQSEventResponse
 	fail := func(id string) {
@@ -52,23 +66,59 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	// Settling must happen even if the invocation's deadline is near.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if len(dead) > 0 {
-		failed, err := h.queue.SendDead(sctx, dead)
+	stuckVotes, stuckMsgs := 0, 0
+	if len(plan.Stuck) > 0 {
+		parker := h.parker
+		if parker == nil {
+			parker, _ = h.proc.(queue.Parker)
+		}
+		var res []votes.StuckResult
+		if parker != nil {
+			res = parker.ParkStuck(sctx, queue.Messages(stuckReceived(plan.Stuck)))
+		}
+		for i, s := range plan.Stuck {
+			if i >= len(res) || res[i].Err != nil {
+				// Kept: carried forward, parked on a later try.
+				if i < len(res) {
+					h.log.ErrorContext(ctx, "park stuck votes; carried forward instead", "message_id", s.ID, "err", res[i].Err)
+				}
+				plan.Carry = append(plan.Carry, queue.Carry(s))
+				continue
+			}
+			stuckMsgs++
+			stuckVotes += res[i].Votes
+			h.log.ErrorContext(ctx, "votes stuck: parked after the retry horizon", "message_id", s.ID, "votes", res[i].Votes,
+				"attempts", s.Attempts(), "first_seen", s.FirstSeen, "reason", s.Reason)
+		}
+	}
+	if len(plan.Dead) > 0 {
+		failed, err := h.queue.SendDead(sctx, plan.Dead)
 		if err != nil {
 			h.log.ErrorContext(ctx, "send to dead-letter queue", "err", err, "failed", len(failed))
 		}
 		for _, d := range failed {
 			fail(d.ID)
 		}
-		for _, d := range dead {
+		for _, d := range plan.Dead {
 			h.log.WarnContext(ctx, "message dead-lettered", "message_id", d.ID, "reason", d.Reason)
 		}
 	}
-	if len(retry) > 0 {
-		if err := h.queue.Retry(sctx, retry); err != nil {
+	carried := 0
+	if len(plan.Carry) > 0 {
+		failed, err := h.queue.SendCarried(sctx, plan.Carry)
+		if err != nil {
+			h.log.ErrorContext(ctx, "carry messages forward; left on the queue instead", "err", err, "failed", len(failed))
+		}
+		carried = len(plan.Carry) - len(failed)
+		for _, c := range failed {
+			plan.Retry = append(plan.Retry, queue.Retry(c))
+		}
+	}
+	if len(plan.Retry) > 0 {
+		if err := h.queue.Retry(sctx, plan.Retry); err != nil {
 			h.log.WarnContext(ctx, "set back-off visibility", "err", err)
 		}
-		for _, r := range retry {
+		for _, r := range plan.Retry {
 			fail(r.ID)
 		}
 	}
@@ -83,7 +133,10 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			"NoConnection":    float64(sum.NoConnection),
 			"ContactsCreated": float64(sum.ContactsCreated),
 			"ContactsUpdated": float64(sum.ContactsUpdated),
-			"Retried":         float64(sum.Retried),
+			"Retried":         float64(sum.Retried), // failed for now: retried, carried forward or stuck
+			"CarriedForward":  float64(carried),
+			"StuckMessages":   float64(stuckMsgs),
+			"VotesStuck":      float64(stuckVotes), // the alarm's metric: votes set aside after RETRY_HORIZON
 			"DeadLettered":    float64(sum.Dead),
 		})
 	}
@@ -91,4 +144,12 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		h.emitMautic(h.meter.Take())
 	}
 	return resp, nil
+}
+
+func stuckReceived(stuck []queue.Stuck) []queue.Received {
+	out := make([]queue.Received, len(stuck))
+	for i, s := range stuck {
+		out[i] = s.Received
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,14 +21,27 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/metrics"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
+	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 )
 
 // recorder stands in for the SQS queue's settle calls and records them.
 type recorder struct {
-	mu      sync.Mutex
-	dead    []queue.Dead
-	retry   []queue.Retry
-	failDLQ map[string]bool // message ids whose DLQ send fails
+	mu        sync.Mutex
+	dead      []queue.Dead
+	retry     []queue.Retry
+	carried   []queue.Carry
+	failDLQ   map[string]bool // message ids whose DLQ send fails
+	failCarry bool            // every carry send fails
+}
+
+func (r *recorder) SendCarried(_ context.Context, msgs []queue.Carry) ([]queue.Carry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failCarry {
+		return msgs, errors.New("queue unavailable")
+	}
+	r.carried = append(r.carried, msgs...)
+	return nil, nil
 }
 
 func (r *recorder) SendDead(_ context.Context, msgs []queue.Dead) ([]queue.Dead, error) {
@@ -89,9 +103,32 @@ func setup(t *testing.T) (*handler, *recorder, *localapp.Server, *strings.Builde
 		queue:   rec,
 		metrics: &metrics.EMF{W: out, Dimensions: map[string]string{"Function": "votes"}},
 		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		now:     time.Now,
+		// A minute after the test events were first received (their
+		// ApproximateFirstReceiveTimestamp), for the retry horizon.
+		now: func() time.Time { return eventsFirstSeen.Add(time.Minute) },
 	}
 	return h, rec, srv, out
+}
+
+// eventsFirstSeen is the ApproximateFirstReceiveTimestamp of testdata's
+// events.
+var eventsFirstSeen = time.UnixMilli(1764158400001)
+
+// received sets the receive count and, when carried > 0, the attributes
+// of a message carried forward, on every record of ev.
+func received(ev events.SQSEvent, count, carried int, firstSeen time.Time) events.SQSEvent {
+	for i := range ev.Records {
+		r := &ev.Records[i]
+		r.Attributes["ApproximateReceiveCount"] = strconv.Itoa(count)
+		if carried > 0 {
+			n, at := strconv.Itoa(carried), firstSeen.UTC().Format(time.RFC3339Nano)
+			r.MessageAttributes = map[string]events.SQSMessageAttribute{
+				sqsqueue.AttrAttempts:  {StringValue: &n, DataType: "Number"},
+				sqsqueue.AttrFirstSeen: {StringValue: &at, DataType: "String"},
+			}
+		}
+	}
+	return ev
 }
 
 func failures(resp events.SQSEventResponse) []string {
@@ -221,6 +258,83 @@ func TestHandle(t *testing.T) {
 		}
 		if got := len(srv.Sim.Contacts()); got != 2 {
 			t.Errorf("contacts = %d, want 2", got)
+		}
+	})
+
+	t.Run("a message failing at its fourth receive is carried forward, not left to the redrive", func(t *testing.T) {
+		h, rec, srv, out := setup(t)
+		one := 1.0
+		srv.Sim.SetFaults(mautictest.Faults{ErrorRate: &one})
+		resp, _ := h.Handle(ctx, received(loadEvent(t, "sqs-votes.json"), 4, 0, time.Time{}))
+		if got := failures(resp); len(got) != 0 {
+			t.Errorf("failures = %v, want none: carried messages are done here", got)
+		}
+		if len(rec.carried) != 2 || len(rec.retry) != 0 || len(rec.dead) != 0 {
+			t.Fatalf("carried %d, retried %d, dead %d; want 2, 0, 0", len(rec.carried), len(rec.retry), len(rec.dead))
+		}
+		for _, c := range rec.carried {
+			if c.Attempts() != 4 || !c.FirstSeen.Equal(eventsFirstSeen) || c.After < 5*time.Second {
+				t.Errorf("carry %s: attempts %d, first seen %s, after %s; want 4, %s, a back-off", c.ID, c.Attempts(), c.FirstSeen, c.After, eventsFirstSeen)
+			}
+		}
+		if !strings.Contains(out.String(), `"CarriedForward":2`) {
+			t.Errorf("EMF line = %q, want CarriedForward 2", out.String())
+		}
+
+		// A carried copy: its back-off keeps growing with its attempts.
+		h2, rec2, srv2, _ := setup(t)
+		srv2.Sim.SetFaults(mautictest.Faults{ErrorRate: &one})
+		resp, _ = h2.Handle(ctx, received(loadEvent(t, "sqs-votes.json"), 1, 8, eventsFirstSeen))
+		if got, want := failures(resp), []string{"m1", "m2"}; !slices.Equal(got, want) {
+			t.Errorf("failures = %v, want %v (retried on the queue)", got, want)
+		}
+		for _, r := range rec2.retry {
+			if r.After < 10*time.Minute {
+				t.Errorf("back-off at attempt 9 = %s, want the grown one (≥ 10 min), not the first", r.After)
+			}
+		}
+	})
+
+	t.Run("a failed carry leaves the message on the queue", func(t *testing.T) {
+		h, rec, srv, _ := setup(t)
+		one := 1.0
+		srv.Sim.SetFaults(mautictest.Faults{ErrorRate: &one})
+		rec.failCarry = true
+		resp, _ := h.Handle(ctx, received(loadEvent(t, "sqs-votes.json"), 4, 0, time.Time{}))
+		if got, want := failures(resp), []string{"m1", "m2"}; !slices.Equal(got, want) {
+			t.Errorf("failures = %v, want %v", got, want)
+		}
+		if len(rec.retry) != 2 {
+			t.Errorf("visibility changes = %d, want 2", len(rec.retry))
+		}
+	})
+
+	t.Run("after the retry horizon, votes are parked as stuck, not dead-lettered", func(t *testing.T) {
+		h, rec, srv, out := setup(t)
+		one := 1.0
+		srv.Sim.SetFaults(mautictest.Faults{ErrorRate: &one})
+		h.now = func() time.Time { return eventsFirstSeen.Add(25 * time.Hour) }
+		resp, _ := h.Handle(ctx, received(loadEvent(t, "sqs-votes.json"), 2, 90, eventsFirstSeen))
+		if got := failures(resp); len(got) != 0 {
+			t.Errorf("failures = %v, want none", got)
+		}
+		if len(rec.dead)+len(rec.carried)+len(rec.retry) != 0 {
+			t.Errorf("dead %d, carried %d, retried %d; want none", len(rec.dead), len(rec.carried), len(rec.retry))
+		}
+		c, err := srv.Store.GetConnection(ctx, "42")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// m2's second vote has no contact details: skipped (done) in the
+		// failed batch, so not stuck.
+		if c.VotesStuck != 2 {
+			t.Errorf("votes_stuck = %d, want 2", c.VotesStuck)
+		}
+		if n, err := srv.Store.ParkedCount(ctx, "42"); err != nil || n != 2 {
+			t.Errorf("parked = %d, %v; want 2", n, err)
+		}
+		if !strings.Contains(out.String(), `"VotesStuck":2`) {
+			t.Errorf("EMF line = %q, want VotesStuck 2", out.String())
 		}
 	})
 }

@@ -23,9 +23,14 @@ func main() {
 		awsapp.WithMauticMeter(meter))
 	log := a.Logger // LOG_LEVEL applied
 	slog.SetDefault(log)
+	q := host.Queue()
+	if q.URL == "" {
+		log.Warn("QUEUE_URL is not set: votes that keep failing cannot be carried forward, and the redrive policy may dead-letter them")
+	}
 	h := &handler{
 		proc:    a.Processor,
-		queue:   host.Queue(),
+		policy:  a.RetryPolicy(),
+		queue:   q,
 		metrics: &metrics.EMF{W: os.Stdout, Dimensions: map[string]string{"Function": "votes"}},
 		meter:   meter,
 		log:     log,

@@ -17,6 +17,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
+	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
@@ -158,6 +159,13 @@ func New(d Deps) (*App, error) {
 // supplies one: SSRF-safe, with cfg's allowlist and MAUTIC_TIMEOUT.
 func MauticHTTPClient(cfg config.Config) *http.Client {
 	return safehttp.NewClient(safehttp.Options{Allowlist: cfg.Allowlist, Timeout: cfg.MauticTimeout})
+}
+
+// RetryPolicy is when the votes consumer carries a message forward and
+// parks stuck votes (MAX_RECEIVE_COUNT, RETRY_HORIZON): the same on every
+// host.
+func (a *App) RetryPolicy() queue.Policy {
+	return queue.Policy{MaxReceiveCount: a.Config.MaxReceiveCount, Horizon: a.Config.RetryHorizon}
 }
 
 // OnConnected is the one hook run when a conversation's connection

@@ -29,7 +29,7 @@ import (
 
 // Extra environment of some functions.
 const (
-	EnvQueueURL = "QUEUE_URL" // the votes queue (callback requeues parked votes)
+	EnvQueueURL = "QUEUE_URL" // the votes queue (callback requeues parked votes; votes carries messages forward)
 	EnvDLQURL   = "DLQ_URL"   // the dead-letter queue (votes sends dead messages)
 )
 

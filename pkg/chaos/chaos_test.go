@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -52,7 +54,7 @@ const (
 	timeoutRate    = 0.05
 	mauticTimeout  = 2 * time.Second
 	retryBase      = 500 * time.Millisecond
-	visibility     = 60 // seconds: above the worker's own waits (conversation lease 20 s, refresh 10 s)
+	visibility     = 60 // seconds: above the worker's own waits (conversation lease 20 s, refresh 12 s)
 	maxReceives    = 5
 	spikeLatency   = 1200 * time.Millisecond
 	spikeLength    = 4 * time.Second
@@ -77,6 +79,56 @@ var malformed = []struct{ name, body, reason string }{
 	{"version 2", `{"version":2,"vote_id":"m6","conversation_id":"chaos1","comment_id":"1","choice":"agree","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"9","phone":"61999990009"}}`, "version"},
 }
 
+// cpuHogs reads EJM_CHAOS_CPU_HOG: how many busy-loop goroutines compete
+// for the CPU during the whole run (a busy machine); 0 when unset.
+func cpuHogs(t *testing.T) int {
+	v := os.Getenv("EJM_CHAOS_CPU_HOG")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 64 {
+		t.Fatalf("EJM_CHAOS_CPU_HOG=%q: want a number of busy loops from 0 to 64", v)
+	}
+	return n
+}
+
+// startCPUHogs runs n busy loops, each on an OS thread of its own (so the
+// operating system shares the cores between them and every process of the
+// run, as on a busy machine), until the returned stop is called.
+func startCPUHogs(n int) (stop func()) {
+	if n == 0 {
+		return func() {}
+	}
+	prev := runtime.GOMAXPROCS(0)
+	// The test's own goroutines (the API, the sampler) keep their Ps.
+	runtime.GOMAXPROCS(prev + n)
+	var quit atomic.Bool
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			x := uint64(1)
+			for !quit.Load() {
+				for range 1 << 16 {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+			}
+			hogSink.Add(x)
+		}()
+	}
+	return func() {
+		quit.Store(true)
+		wg.Wait()
+		runtime.GOMAXPROCS(prev)
+	}
+}
+
+var hogSink atomic.Uint64
+
 // TestChaos is the fault-injection run described in the package comment.
 func TestChaos(t *testing.T) {
 	sc := chaosScale(t)
@@ -85,6 +137,12 @@ func TestChaos(t *testing.T) {
 	start := time.Now()
 	logf := func(format string, args ...any) {
 		t.Logf("%6.1fs "+format, append([]any{time.Since(start).Seconds()}, args...)...)
+	}
+	hogs := cpuHogs(t)
+	stopHogs := startCPUHogs(hogs)
+	defer stopHogs()
+	if hogs > 0 {
+		logf("EJM_CHAOS_CPU_HOG=%d: %d busy loops compete for the CPU for the whole run", hogs, hogs)
 	}
 
 	r := newRig(t, rigOptions{
@@ -127,7 +185,7 @@ func TestChaos(t *testing.T) {
 	waveSize := (len(bodies) + sc.Waves - 1) / sc.Waves
 
 	var (
-		inj              = report{Scale: sc, Clients: clients, Revoked: revoked}
+		inj              = report{Scale: sc, Clients: clients, Revoked: revoked, CPUHogs: hogs}
 		timers           []*time.Timer
 		refreshes        = func() map[string]int { return r.refreshCounts(clients) }
 		allRefreshed     = func(n int) bool { return minValue(refreshes()) >= n }
@@ -323,6 +381,7 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("status of %s: %v", c, err)
 		}
 		inj.Synced += st.VotesSynced
+		inj.Stuck += st.VotesStuck
 		inj.Status = append(inj.Status, fmt.Sprintf("%s %s", c, st.Status))
 		if st.Status != connection.StatusConnected {
 			t.Errorf("%s ends %s, want connected", c, st.Status)
@@ -407,6 +466,12 @@ func TestChaos(t *testing.T) {
 	}
 	if inj.Parked != 0 {
 		t.Errorf("%d votes of %s are still parked", inj.Parked, revoked)
+	}
+	if inj.Stuck != 0 {
+		t.Errorf("%d votes were parked as stuck (votes_stuck), want 0: the run is far shorter than the retry horizon", inj.Stuck)
+	}
+	if strings.Contains(inj.KillRecovery, "never") {
+		t.Errorf("after the SIGKILL, a conversation never synced again: %s", inj.KillRecovery)
 	}
 	for i, p := range problems {
 		if i == 10 {
@@ -626,13 +691,15 @@ type report struct {
 	Status                                   []string
 	Duration, LongestStall                   time.Duration
 	KillRecovery                             string
+	CPUHogs                                  int
+	Stuck                                    int64
 }
 
 func (rp report) table() string {
 	var b strings.Builder
 	sc := rp.Scale
-	fmt.Fprintf(&b, "ej-mautic chaos run (%s): %d votes from %d participants in %d conversations, %d consumer processes × %d pollers\n",
-		sc.Name, sc.Votes, sc.Participants, sc.Conversation, sc.Processes, sc.Consumers)
+	fmt.Fprintf(&b, "ej-mautic chaos run (%s): %d votes from %d participants in %d conversations, %d consumer processes × %d pollers, %d CPU hogs\n",
+		sc.Name, sc.Votes, sc.Participants, sc.Conversation, sc.Processes, sc.Consumers, rp.CPUHogs)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
 	fmt.Fprintln(tw, "INJECTED\t")
@@ -643,6 +710,7 @@ func (rp report) table() string {
 	row("forced access-token expiries (Mautic clock +3601 s)", rp.Expiries)
 	row("connection revoked in Mautic", fmt.Sprintf("%s (%d tokens) → %s, %s, %d votes parked", rp.Revoked, rp.RevokedTokens, rp.RevokedStatus, rp.RevokedError, rp.ParkedSeen))
 	row("consumer processes SIGKILLed mid-batch / restarted", fmt.Sprintf("%d / %d (%s)", rp.Kills, rp.Restarts, rp.KilledIn))
+	row("CPU hogs (EJM_CHAOS_CPU_HOG busy loops, whole run)", rp.CPUHogs)
 	row("reconnects through the OAuth flow", fmt.Sprintf("%d (%d attempt(s))", rp.Reconnects, rp.ReconnectAttempts))
 	row("malformed messages sent (1 of version 2)", rp.Malformed)
 	fmt.Fprintln(tw, "SURVIVED\t")
@@ -652,6 +720,8 @@ func (rp report) table() string {
 	row("votes processed (idempotency records)", rp.Processed)
 	row("dead-lettered with ejm_reason (malformed)", fmt.Sprintf("%d of %d", rp.DeadWithReason, rp.Malformed))
 	row("valid messages dead-lettered (lost)", fmt.Sprintf("%d (%d votes)", rp.DeadLost, rp.DeadLostVotes))
+	row("messages carried forward (before maxReceiveCount)", rp.Batches.Carried)
+	row("votes parked as stuck (votes_stuck)", rp.Stuck)
 	row("votes still parked", rp.Parked)
 	row("contacts in Mautic / participants with a phone", fmt.Sprintf("%d / %d (%d problems)", rp.Contacts, rp.Wanted, rp.ContactProblems))
 	row("refresh_token grants per connection", sortedMap(rp.Refreshes))

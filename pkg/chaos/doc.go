@@ -21,9 +21,17 @@
 // logged a secret; then it prints a table of what was injected and what
 // survived.
 //
+// It asserts too that no valid vote is dead-lettered (the consumers carry
+// a message that keeps failing forward before the queue's maxReceiveCount)
+// or parked as stuck, and that every conversation with votes pending at
+// the SIGKILL syncs again; the table shows the longest stall and, per
+// conversation, how long after the kill it synced again.
+//
 // By default it runs a reduced size that fits in `make test` (1,000 votes
 // from 100 participants, two consumer processes); EJM_CHAOS=full
-// (`make chaos`) runs 10,000 votes from 500 participants with four. With
+// (`make chaos`) runs 10,000 votes from 500 participants with four.
+// EJM_CHAOS_CPU_HOG=N adds contention: N busy loops, each on an OS thread
+// of its own, compete for the CPU for the whole run. With
 // EJM_CHAOS_LOGS set to a directory, every test here writes the log output
 // of each process it ran there, for a look after a failure.
 //

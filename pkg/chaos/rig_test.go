@@ -284,6 +284,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 		config.EnvMauticAllowlist + "=" + r.Sim.URL,
 		config.EnvMauticTimeout + "=" + opts.MauticTimeout.String(),
 		config.EnvRetryBaseDelay + "=" + opts.RetryBase.String(),
+		config.EnvMaxReceiveCount + "=" + strconv.Itoa(opts.MaxReceiveCount),
 		config.EnvLogLevel + "=DEBUG",
 		awsapp.EnvQueueURL + "=" + r.QueueURL,
 		awsapp.EnvDLQURL + "=" + r.DLQURL,
@@ -419,6 +420,7 @@ func (r *rig) stopWorkers() {
 // batchTotals adds up the workers' "batch processed" log lines.
 type batchTotals struct {
 	Batches, Messages, Votes, Synced, Created, Parked, Retried, Dead int
+	Carried, Stuck                                                   int
 	Warnings, Errors                                                 int
 	Events                                                           map[string]int // log messages of level WARN and above
 }
@@ -436,6 +438,7 @@ func (r *rig) batchTotals() batchTotals {
 				Level                                                   string
 				Msg                                                     string
 				Messages, Votes, Synced, Created, Parked, Retried, Dead int
+				Carried, Stuck                                          int
 			}
 			if json.Unmarshal(sc.Bytes(), &l) != nil {
 				continue
@@ -459,6 +462,8 @@ func (r *rig) batchTotals() batchTotals {
 			bt.Parked += l.Parked
 			bt.Retried += l.Retried
 			bt.Dead += l.Dead
+			bt.Carried += l.Carried
+			bt.Stuck += l.Stuck
 		}
 	}
 	return bt

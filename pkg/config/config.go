@@ -29,6 +29,12 @@ const (
 	EnvKeepaliveAfterDays = "KEEPALIVE_AFTER_DAYS"
 	EnvMauticTimeout      = "MAUTIC_TIMEOUT"   // per request to Mautic, e.g. 30s
 	EnvRetryBaseDelay     = "RETRY_BASE_DELAY" // first back-off of a retried vote, e.g. 10s
+	// EnvMaxReceiveCount is the votes queue's redrive maxReceiveCount: the
+	// consumer carries a vote forward before the queue can dead-letter it.
+	EnvMaxReceiveCount = "MAX_RECEIVE_COUNT"
+	// EnvRetryHorizon is how long a valid vote that keeps failing is
+	// retried before it is parked as stuck, e.g. 24h.
+	EnvRetryHorizon = "RETRY_HORIZON"
 )
 
 // Config is the parsed environment.
@@ -43,7 +49,15 @@ type Config struct {
 	KeepaliveAfter     time.Duration // default 7 days
 	MauticTimeout      time.Duration // default 30 s
 	RetryBaseDelay     time.Duration // default 10 s
+	MaxReceiveCount    int           // default 5, as the template's redrive policy
+	RetryHorizon       time.Duration // default 24 h
 }
+
+// Defaults of the retry settings.
+const (
+	DefaultMaxReceiveCount = 5
+	DefaultRetryHorizon    = 24 * time.Hour
+)
 
 // Required lists the variables a function cannot start without.
 type Required []string
@@ -87,6 +101,8 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		KeepaliveAfter:     7 * 24 * time.Hour,
 		MauticTimeout:      30 * time.Second,
 		RetryBaseDelay:     10 * time.Second,
+		MaxReceiveCount:    DefaultMaxReceiveCount,
+		RetryHorizon:       DefaultRetryHorizon,
 	}
 	if c.SecretPrefix != "" && !secretPrefixRe.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("%s %q may hold only letters, digits and /_+=.@-", EnvSecretPrefix, c.SecretPrefix))
@@ -131,6 +147,7 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 	}{
 		{EnvMauticTimeout, &c.MauticTimeout, time.Second, 5 * time.Minute},
 		{EnvRetryBaseDelay, &c.RetryBaseDelay, 100 * time.Millisecond, 15 * time.Minute},
+		{EnvRetryHorizon, &c.RetryHorizon, time.Minute, 14 * 24 * time.Hour},
 	} {
 		v := get(d.env)
 		if v == "" {
@@ -142,6 +159,15 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 			continue
 		}
 		*d.dst = dur
+	}
+	if v := get(EnvMaxReceiveCount); v != "" {
+		// SQS accepts 1 to 1,000; below 2 every failure would be carried.
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 || n > 1000 {
+			errs = append(errs, fmt.Errorf("%s %q must be a whole number from 2 to 1000 (the votes queue's redrive maxReceiveCount)", EnvMaxReceiveCount, v))
+		} else {
+			c.MaxReceiveCount = n
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))

@@ -30,6 +30,9 @@ func TestParse(t *testing.T) {
 	if c.KeepaliveAfter != 7*24*time.Hour {
 		t.Errorf("KeepaliveAfter = %v, want 7 days", c.KeepaliveAfter)
 	}
+	if c.MaxReceiveCount != 5 || c.RetryHorizon != 24*time.Hour {
+		t.Errorf("MaxReceiveCount %d, RetryHorizon %v; want 5 and 24h", c.MaxReceiveCount, c.RetryHorizon)
+	}
 
 	tests := []struct {
 		name    string
@@ -50,6 +53,10 @@ func TestParse(t *testing.T) {
 		{"bad timeout", map[string]string{EnvMauticTimeout: "fast"}, nil, []string{"MAUTIC_TIMEOUT"}},
 		{"timeout too small", map[string]string{EnvMauticTimeout: "1ms"}, nil, []string{"MAUTIC_TIMEOUT"}},
 		{"good delays", map[string]string{EnvMauticTimeout: "5s", EnvRetryBaseDelay: "1s"}, nil, nil},
+		{"retry settings", map[string]string{EnvMaxReceiveCount: "10", EnvRetryHorizon: "36h"}, nil, nil},
+		{"max receive count too small", map[string]string{EnvMaxReceiveCount: "1"}, nil, []string{"MAX_RECEIVE_COUNT"}},
+		{"max receive count not a number", map[string]string{EnvMaxReceiveCount: "five"}, nil, []string{"MAX_RECEIVE_COUNT"}},
+		{"horizon too long", map[string]string{EnvRetryHorizon: "720h"}, nil, []string{"RETRY_HORIZON"}},
 		{"bad allowlist", map[string]string{EnvMauticAllowlist: "::not a url::"}, nil, []string{"MAUTIC_ALLOWLIST"}},
 	}
 	for _, tt := range tests {

@@ -185,6 +185,7 @@ type View struct {
 	VotesSynced           int64                 `json:"votes_synced"`
 	ContactsCreated       int64                 `json:"contacts_created"`
 	VotesSkipped          int64                 `json:"votes_skipped"`
+	VotesStuck            int64                 `json:"votes_stuck"`
 	LastError             *connection.LastError `json:"last_error"`
 	AuthorizeURL          string                `json:"authorize_url,omitempty"`
 	AuthorizeURLExpiresAt *time.Time            `json:"authorize_url_expires_at,omitempty"`
@@ -466,6 +467,7 @@ func (s *Service) view(c connection.Connection, withLink bool) View {
 		VotesSynced:       c.VotesSynced,
 		ContactsCreated:   c.ContactsCreated,
 		VotesSkipped:      c.VotesSkipped,
+		VotesStuck:        c.VotesStuck,
 		LastError:         c.LastError,
 	}
 	if withLink && s.links != nil && c.GrantOrDefault() != connection.GrantClientCredentials {

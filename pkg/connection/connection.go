@@ -100,6 +100,9 @@ type Connection struct {
 	VotesSynced     int64
 	ContactsCreated int64
 	VotesSkipped    int64 // votes whose participant had no phone, email or mautic_id
+	// VotesStuck counts votes that still failed for a transient reason
+	// after the retry horizon and were parked instead of retried.
+	VotesStuck int64
 
 	LastError *LastError
 }
@@ -198,6 +201,7 @@ type Stats struct {
 	VotesSynced     int64
 	ContactsCreated int64
 	VotesSkipped    int64
+	VotesStuck      int64
 	SyncedAt        time.Time  // sets LastSyncAt when non-zero
 	LastError       *LastError // sets LastError when non-nil
 	ClearLastError  bool       // clears LastError (after a successful sync)

@@ -440,8 +440,11 @@ var iamMatrix = map[string]map[string][]string{
 		// tokens rotate on refresh
 		resPrefix: {"secretsmanager:CreateSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
 		// the event source mapping's poller, and back-off visibility
-		resQueue: {"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
-		resDLQ:   {"sqs:SendMessage"}, // dead messages, with their reason
+		// and a message that failed for now once too often carried forward
+		// (sent again as a fresh one)
+		resQueue: {"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+			"sqs:SendMessage"},
+		resDLQ: {"sqs:SendMessage"}, // dead messages, with their reason
 	},
 	"KeepaliveFunction": {
 		// ListConnections is the one Scan; leases; status and refresh time
@@ -460,6 +463,7 @@ var knownEnv = map[string]bool{
 	config.EnvPublicBaseURL: true, config.EnvDefaultPhoneRegion: true, config.EnvMauticAllowlist: true,
 	config.EnvLogLevel: true, config.EnvKeepaliveAfterDays: true, config.EnvMauticTimeout: true,
 	config.EnvRetryBaseDelay: true, awsapp.EnvQueueURL: true, awsapp.EnvDLQURL: true,
+	config.EnvMaxReceiveCount: true, config.EnvRetryHorizon: true,
 }
 
 // wantEnv are the values the template must give (beyond what config
@@ -475,8 +479,11 @@ var wantEnv = map[string]map[string]string{
 	// connected again; without QUEUE_URL it silently would not.
 	"CallbackFunction": {config.EnvPublicBaseURL: publicBaseURL, awsapp.EnvQueueURL: "!Ref VotesQueue",
 		config.EnvMauticTimeout: "10s"},
-	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue",
-		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion"},
+	// The votes function carries a vote that keeps failing forward on its
+	// queue before the redrive policy's maxReceiveCount (5, checked by
+	// TestTemplateVotesQueue) could move it to the DLQ.
+	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue", awsapp.EnvQueueURL: "!Ref VotesQueue",
+		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h"},
 	"KeepaliveFunction": {config.EnvKeepaliveAfterDays: "7"},
 }
 
@@ -780,6 +787,16 @@ func TestTemplateVotesQueue(t *testing.T) {
 		p := s.cf.Parameters["MaximumConcurrency"]
 		if p.MinValue == nil || *p.MinValue < 2 || p.MaxValue == nil || *p.MaxValue > 1000 {
 			t.Errorf("MaximumConcurrency MinValue %v, MaxValue %v; SQS accepts 2 to 1000", deref(p.MinValue), deref(p.MaxValue))
+		}
+	})
+	t.Run("carry forward before the redrive", func(t *testing.T) {
+		q, err := s.cf.GetSQSQueueWithName("VotesQueue")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := s.function(t, "VotesFunction")
+		if got, want := fn.Environment.Variables[config.EnvMaxReceiveCount], fmt.Sprint(dig(q.RedrivePolicy, "maxReceiveCount")); got != want {
+			t.Errorf("VotesFunction %s = %q, RedrivePolicy maxReceiveCount = %s: they must match", config.EnvMaxReceiveCount, got, want)
 		}
 	})
 }

@@ -34,6 +34,7 @@ type connectionItem struct {
 	VotesSynced       int64          `dynamodbav:"votes_synced"`
 	ContactsCreated   int64          `dynamodbav:"contacts_created"`
 	VotesSkipped      int64          `dynamodbav:"votes_skipped"`
+	VotesStuck        int64          `dynamodbav:"votes_stuck,omitempty"`
 	LastError         *lastErrorItem `dynamodbav:"last_error,omitempty"`
 }
 
@@ -85,6 +86,7 @@ func encodeConnection(c connection.Connection) connectionItem {
 		VotesSynced:       c.VotesSynced,
 		ContactsCreated:   c.ContactsCreated,
 		VotesSkipped:      c.VotesSkipped,
+		VotesStuck:        c.VotesStuck,
 		LastError:         encodeLastError(c.LastError),
 	}
 }
@@ -121,6 +123,7 @@ func decodeConnection(av map[string]types.AttributeValue) (connection.Connection
 		VotesSynced:       it.VotesSynced,
 		ContactsCreated:   it.ContactsCreated,
 		VotesSkipped:      it.VotesSkipped,
+		VotesStuck:        it.VotesStuck,
 	}
 	if c.ConversationID == "" {
 		c.ConversationID = strings.TrimPrefix(it.PK, connectionPrefix)

@@ -233,6 +233,9 @@ func (s *Store) AddStats(ctx context.Context, conversationID string, st connecti
 	u.add("votes_synced :votes_synced", ":votes_synced", number(st.VotesSynced))
 	u.add("contacts_created :contacts_created", ":contacts_created", number(st.ContactsCreated))
 	u.add("votes_skipped :votes_skipped", ":votes_skipped", number(st.VotesSkipped))
+	if st.VotesStuck != 0 {
+		u.add("votes_stuck :votes_stuck", ":votes_stuck", number(st.VotesStuck))
+	}
 	if !st.SyncedAt.IsZero() {
 		u.set("last_sync_at = :last_sync_at", ":last_sync_at", &types.AttributeValueMemberS{Value: formatTime(st.SyncedAt)})
 	}

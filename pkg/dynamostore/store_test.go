@@ -79,6 +79,7 @@ func fullConnection(id string) connection.Connection {
 		VotesSynced:      1200,
 		ContactsCreated:  340,
 		VotesSkipped:     7,
+		VotesStuck:       3,
 		LastError:        &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: at(6)},
 	}
 }
@@ -112,7 +113,7 @@ func TestConnectionAttributes(t *testing.T) {
 			c:    fullConnection("1"),
 			names: []string{"pk", "sk", "conversation_id", "status", "mautic_url", "client_id", "return_url",
 				"generation", "mautic_version", "created_at", "updated_at", "connected_at", "token_refreshed_at",
-				"last_sync_at", "votes_synced", "contacts_created", "votes_skipped", "last_error"},
+				"last_sync_at", "votes_synced", "contacts_created", "votes_skipped", "votes_stuck", "last_error"},
 		},
 		{
 			name:  "zero times and empty strings are not stored",

@@ -203,7 +203,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.wake()
 		return nil
 	})
-	var src queue.Source = &localstore.QueueSource{Store: st, Notify: s.notify}
+	var src queue.Source = &localstore.QueueSource{Store: st, Notify: s.notify, MaxReceiveCount: cfg.MaxReceiveCount}
 	if opts.SQSQueueURL != "" {
 		q := &sqsqueue.Queue{Client: opts.SQSClient, URL: opts.SQSQueueURL, DLQURL: opts.SQSDLQURL}
 		src, sender = q, q.Send
@@ -252,7 +252,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.cancel = cancel
 	gather := new(sync.Mutex)
 	for range max(opts.Workers, 0) {
-		w := &queue.Worker{Source: src, Processor: s.Processor, Batch: opts.Batch, Window: max(opts.Window, 0), Gather: gather, Logger: log}
+		w := &queue.Worker{Source: src, Processor: s.Processor, Policy: s.App.RetryPolicy(), Batch: opts.Batch, Window: max(opts.Window, 0), Gather: gather, Logger: log}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

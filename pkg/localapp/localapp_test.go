@@ -77,7 +77,7 @@ func TestServeBatchesLikeLambda(t *testing.T) {
 func TestServeHonoursEnv(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	env := map[string]string{config.EnvMauticTimeout: "1s", config.EnvRetryBaseDelay: "700ms"}
+	env := map[string]string{config.EnvMauticTimeout: "1s", config.EnvRetryBaseDelay: "700ms", config.EnvMaxReceiveCount: "7", config.EnvRetryHorizon: "3h"}
 	srv, err := localapp.Start(ctx, localapp.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), SimAddr: "127.0.0.1:0",
 		Workers: -1, // no consumer: the test drives the processor
 		Env:     func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
@@ -87,6 +87,9 @@ func TestServeHonoursEnv(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	if got := srv.App.Config; got.MauticTimeout != time.Second || got.RetryBaseDelay != 700*time.Millisecond {
 		t.Fatalf("config MauticTimeout %s RetryBaseDelay %s, want 1s and 700ms", got.MauticTimeout, got.RetryBaseDelay)
+	}
+	if p := srv.App.RetryPolicy(); p.MaxReceiveCount != 7 || p.Horizon != 3*time.Hour {
+		t.Errorf("retry policy %+v, want MAX_RECEIVE_COUNT 7 and RETRY_HORIZON 3h", p)
 	}
 	c := &e2e.Client{BaseURL: srv.URL, APIKey: srv.APIKeys[0]}
 	if err := e2e.Connect(ctx, c, srv.Sim, srv.SimURL, "env1"); err != nil {

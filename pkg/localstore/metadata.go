@@ -36,6 +36,7 @@ type connectionRecord struct {
 	VotesSynced       int64                 `json:"votes_synced"`
 	ContactsCreated   int64                 `json:"contacts_created"`
 	VotesSkipped      int64                 `json:"votes_skipped"`
+	VotesStuck        int64                 `json:"votes_stuck,omitempty"`
 	LastError         *connection.LastError `json:"last_error,omitempty"`
 }
 
@@ -117,6 +118,7 @@ func (s *Store) AddStats(ctx context.Context, conversationID string, st connecti
 		c.VotesSynced += st.VotesSynced
 		c.ContactsCreated += st.ContactsCreated
 		c.VotesSkipped += st.VotesSkipped
+		c.VotesStuck += st.VotesStuck
 		if !st.SyncedAt.IsZero() {
 			c.LastSyncAt = st.SyncedAt
 		}

@@ -28,6 +28,7 @@ func fullConnection(id string) connection.Connection {
 		VotesSynced:      10,
 		ContactsCreated:  5,
 		VotesSkipped:     1,
+		VotesStuck:       2,
 		LastError:        &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: t0.Add(-2 * time.Minute)},
 	}
 }

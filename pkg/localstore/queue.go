@@ -19,7 +19,12 @@ import (
 // in Lambda drains it too: receive a batch, which hides it for a visibility
 // timeout; delete what was processed; what was not comes back when the
 // timeout lapses (at-least-once delivery). Messages that can never succeed
-// are moved to a dead-letter list, which an operator can redrive.
+// are moved to a dead-letter list, which an operator can redrive; so is,
+// like SQS's redrive policy, a message received more often than a receive
+// limit (ReceiveLimited): one that kills its consumer every time does not
+// loop forever. A message that failed for now too often is carried
+// forward (Carry): replaced by a fresh one that keeps its attempts and
+// first-seen time.
 //
 // Storage: "queue" maps the message id (its bbolt sequence number, 8 bytes
 // big-endian) to the message; "queue_visible" indexes the same messages by
@@ -38,6 +43,12 @@ type QueueMessage struct {
 	ReceiveCount int
 	// FirstEnqueued is when the message was enqueued.
 	FirstEnqueued time.Time
+	// Carried is how many times the message's votes were received before
+	// they were carried forward into it (Carry); 0 for one never carried.
+	Carried int
+	// FirstSeen is when its votes were first received, carried forward
+	// with them; zero until the first receive.
+	FirstSeen time.Time
 }
 
 // DeadLetter is a message set aside by DeadLetter, with the reason.
@@ -52,6 +63,8 @@ type queueRecord struct {
 	ReceiveCount  int       `json:"receive_count"`
 	FirstEnqueued time.Time `json:"first_enqueued"`
 	VisibleAt     int64     `json:"visible_at"` // Unix ns; 0 until first received
+	Carried       int       `json:"carried,omitempty"`
+	FirstSeen     time.Time `json:"first_seen,omitzero"`
 }
 
 type deadRecord struct {
@@ -99,6 +112,14 @@ func (s *Store) Enqueue(ctx context.Context, bodies [][]byte) error {
 // visible again, earliest first. Concurrent receivers never get the same
 // message while it is hidden.
 func (s *Store) Receive(ctx context.Context, max int, visibility time.Duration, now time.Time) ([]QueueMessage, error) {
+	return s.ReceiveLimited(ctx, max, visibility, now, 0)
+}
+
+// ReceiveLimited is Receive with a receive limit, as SQS's redrive policy
+// has: a message visible again after maxReceives receives is moved to the
+// dead letters, with a reason saying so, instead of being received. 0 is
+// no limit.
+func (s *Store) ReceiveLimited(ctx context.Context, max int, visibility time.Duration, now time.Time, maxReceives int) ([]QueueMessage, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("receive: max is %d, want at least 1", max)
 	}
@@ -142,10 +163,25 @@ func (s *Store) Receive(ctx context.Context, max int, visibility time.Duration, 
 			if err != nil {
 				return fmt.Errorf("message %d: %w", id, err)
 			}
+			if maxReceives > 0 && r.ReceiveCount >= maxReceives {
+				reason := fmt.Sprintf("received %d times without being settled (the queue's receive limit)", r.ReceiveCount)
+				if err := removeMessage(q, idx, id, r); err != nil {
+					return err
+				}
+				r.VisibleAt = 0
+				d := deadRecord{queueRecord: r, Reason: reason, DeadLetteredAt: now.UTC()}
+				if err := putJSON(tx.Bucket([]byte(bucketDead)), seqKey(id), d); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := idx.Delete(indexKey(r.VisibleAt, id)); err != nil {
 				return err
 			}
 			r.ReceiveCount++
+			if r.FirstSeen.IsZero() {
+				r.FirstSeen = now.UTC()
+			}
 			r.VisibleAt = hideUntil
 			if err := putMessage(q, idx, id, r); err != nil {
 				return err
@@ -207,6 +243,34 @@ func (s *Store) Release(ctx context.Context, id string, visibleAt time.Time) err
 	return nil
 }
 
+// Carry replaces a message by a fresh one (a new id, never received),
+// visible at visibleAt, that carries the attempts of the message's votes
+// so far and when they were first seen, in one transaction. It returns the
+// new id, or an error wrapping [connection.ErrNotFound] when the message is
+// not in the queue.
+func (s *Store) Carry(ctx context.Context, id string, visibleAt time.Time, attempts int, firstSeen time.Time) (string, error) {
+	var newID string
+	err := s.modifyMessage(ctx, id, func(q, idx *bolt.Bucket, seq uint64, r queueRecord) error {
+		if err := removeMessage(q, idx, seq, r); err != nil {
+			return err
+		}
+		next, err := q.NextSequence()
+		if err != nil {
+			return err
+		}
+		fresh := queueRecord{Body: r.Body, FirstEnqueued: s.now().UTC(), VisibleAt: unixNano(visibleAt), Carried: attempts, FirstSeen: firstSeen.UTC()}
+		if err := putMessage(q, idx, next, fresh); err != nil {
+			return err
+		}
+		newID = strconv.FormatUint(next, 10)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("carry message %s forward: %w", id, err)
+	}
+	return newID, nil
+}
+
 // DeadLetter moves a message out of the queue into the dead-letter list,
 // with the reason it can never succeed. It returns an error wrapping
 // [connection.ErrNotFound] when the message is not in the queue.
@@ -251,8 +315,9 @@ func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 
 // Redrive moves every dead letter back into the queue, visible at once,
 // under its old id and with its ReceiveCount reset to zero (so a consumer
-// that dead-letters after some receives gives it as many tries again). It
-// reports how many moved.
+// that dead-letters after some receives gives it as many tries again; its
+// carried attempts and first-seen time are dropped too). It reports how
+// many moved.
 func (s *Store) Redrive(ctx context.Context) (n int, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		q, idx, dead := tx.Bucket([]byte(bucketQueue)), tx.Bucket([]byte(bucketQueueVisible)), tx.Bucket([]byte(bucketDead))
@@ -335,6 +400,8 @@ func (r queueRecord) message(seq uint64) QueueMessage {
 		Body:          r.Body,
 		ReceiveCount:  r.ReceiveCount,
 		FirstEnqueued: r.FirstEnqueued,
+		Carried:       r.Carried,
+		FirstSeen:     r.FirstSeen,
 	}
 }
 

@@ -346,7 +346,8 @@ func TestQueueDeadLetterAndRedrive(t *testing.T) {
 		}
 		msgs := receive(t, s, 10, t0.Add(visibility)) // "good" is hidden again until 2×visibility
 		want := bad
-		want.ReceiveCount = 1 // reset by the redrive, then received
+		want.ReceiveCount = 1               // reset by the redrive, then received
+		want.FirstSeen = t0.Add(visibility) // a fresh start for the retry horizon too
 		if len(msgs) != 1 || !reflect.DeepEqual(msgs[0], want) {
 			t.Errorf("received after redrive %+v, want [%+v]", msgs, want)
 		}
@@ -484,5 +485,81 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 		if err := s.Delete(ctx, idsOf(msgs)...); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestQueueReceiveLimit(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	enqueue(t, s, "crasher", "ok")
+	at := t0
+	for i := 1; i <= 3; i++ {
+		msgs, err := s.ReceiveLimited(ctx, 10, visibility, at, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"crasher"}
+		if i == 1 {
+			want = []string{"crasher", "ok"}
+			if err := s.Delete(ctx, msgs[1].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := bodiesOf(msgs); !slices.Equal(got, want) {
+			t.Fatalf("receive %d: %q, want %q", i, got, want)
+		}
+		if msgs[0].ReceiveCount != i || !msgs[0].FirstSeen.Equal(t0) {
+			t.Errorf("receive %d: count %d first seen %s, want %d and %s", i, msgs[0].ReceiveCount, msgs[0].FirstSeen, i, t0)
+		}
+		// Never settled: its consumer died.
+		at = at.Add(visibility)
+	}
+	msgs, err := s.ReceiveLimited(ctx, 10, visibility, at, 3)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("fourth receive = %q, %v; want nothing: the message is over the limit", bodiesOf(msgs), err)
+	}
+	checkStats(t, s, 0, 0, 1)
+	dl, err := s.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 1 || string(dl[0].Body) != "crasher" || !strings.Contains(dl[0].Reason, "received 3 times") {
+		t.Errorf("dead letters = %+v, want crasher with the receive limit as reason", dl)
+	}
+}
+
+func TestQueueCarry(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	enqueue(t, s, "vote")
+	first := receive(t, s, 10, t0)[0]
+	for i := 2; i <= 4; i++ {
+		if err := s.Release(ctx, first.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		first = receive(t, s, 10, t0)[0]
+	}
+	if first.ReceiveCount != 4 {
+		t.Fatalf("receive count %d, want 4", first.ReceiveCount)
+	}
+	s.now = func() time.Time { return t0.Add(time.Minute) }
+	id, err := s.Carry(ctx, first.ID, t0.Add(10*time.Minute), 4, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id == first.ID {
+		t.Errorf("carried under the same id %s, want a fresh message", id)
+	}
+	checkStats(t, s, 0, 1, 0)
+	if got := receive(t, s, 10, t0.Add(10*time.Minute-time.Second)); len(got) != 0 {
+		t.Errorf("received %q before the carried message's delay", bodiesOf(got))
+	}
+	got := receive(t, s, 10, t0.Add(10*time.Minute))
+	want := QueueMessage{ID: id, Body: []byte("vote"), ReceiveCount: 1, FirstEnqueued: t0.Add(time.Minute), Carried: 4, FirstSeen: t0}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("received %+v, want [%+v]", got, want)
+	}
+	if _, err := s.Carry(ctx, first.ID, t0, 1, t0); !errors.Is(err, connection.ErrNotFound) {
+		t.Errorf("Carry of the replaced message = %v, want ErrNotFound", err)
 	}
 }

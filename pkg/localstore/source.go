@@ -22,6 +22,12 @@ type QueueSource struct {
 	Now  func() time.Time
 	// Notify, when set, wakes a waiting Receive (POST /votes sends on it).
 	Notify chan struct{}
+	// MaxReceiveCount is the receive limit, as SQS's redrive policy's
+	// maxReceiveCount: a message received this many times and visible
+	// again is dead-lettered. queue.DefaultMaxReceiveCount (5) when zero,
+	// the same as queue.Policy's, which carries a message that failed for
+	// now forward before it; negative for no limit.
+	MaxReceiveCount int
 }
 
 func (l *QueueSource) now() time.Time {
@@ -44,11 +50,12 @@ func (l *QueueSource) Receive(ctx context.Context, limit int) ([]queue.Received,
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		got, err := l.Store.Receive(ctx, limit, vis, l.now())
+		got, err := l.Store.ReceiveLimited(ctx, limit, vis, l.now(), l.maxReceives())
 		if err != nil || len(got) > 0 {
 			out := make([]queue.Received, len(got))
 			for i, m := range got {
-				out[i] = queue.Received{Message: votes.Message{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}, Handle: m.ID}
+				out[i] = queue.Received{Message: votes.Message{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}, Handle: m.ID,
+					Carried: m.Carried, FirstSeen: m.FirstSeen}
 			}
 			return out, err
 		}
@@ -60,6 +67,37 @@ func (l *QueueSource) Receive(ctx context.Context, limit int) ([]queue.Received,
 		case <-l.Notify:
 		}
 	}
+}
+
+func (l *QueueSource) maxReceives() int {
+	switch {
+	case l.MaxReceiveCount < 0:
+		return 0
+	case l.MaxReceiveCount == 0:
+		return queue.DefaultMaxReceiveCount
+	}
+	return l.MaxReceiveCount
+}
+
+// Carry replaces each message by a fresh one visible after its back-off,
+// with its attempts and first-seen time; one that cannot be replaced is
+// made visible again after its back-off instead.
+func (l *QueueSource) Carry(ctx context.Context, msgs []queue.Carry) error {
+	var errs []error
+	for _, m := range msgs {
+		at := l.now().Add(m.After)
+		first := m.FirstSeen
+		if first.IsZero() {
+			first = l.now()
+		}
+		if _, err := l.Store.Carry(ctx, m.Handle, at, m.Attempts(), first); err != nil {
+			errs = append(errs, err)
+			if rerr := l.Store.Release(ctx, m.Handle, at); rerr != nil {
+				errs = append(errs, rerr)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Ack deletes messages.

@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -252,4 +253,229 @@ func (f *firstReceive) Receive(ctx context.Context, max int) ([]queue.Received, 
 	msgs, err := f.Source.Receive(ctx, max)
 	f.once.Do(func() { close(f.started) })
 	return msgs, err
+}
+
+func TestPolicyPlan(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	retry := votes.Result{Outcome: votes.Retry, Reason: "Mautic answered 503", RetryAfter: time.Minute}
+	msgs := []queue.Received{
+		{Handle: "done"},
+		{Handle: "dead"},
+		{Handle: "early", Message: votes.Message{ReceiveCount: 3}, FirstSeen: now.Add(-time.Hour)},
+		{Handle: "fourth", Message: votes.Message{ReceiveCount: 4}, FirstSeen: now.Add(-time.Hour)},
+		{Handle: "fifth", Message: votes.Message{ReceiveCount: 5}, Carried: 8},
+		{Handle: "old", Message: votes.Message{ReceiveCount: 1}, Carried: 90, FirstSeen: now.Add(-24 * time.Hour)},
+	}
+	res := []votes.Result{{Outcome: votes.Done}, {Outcome: votes.Dead, Reason: "malformed"}, retry, retry, retry, retry}
+	handles := func(rs []queue.Received) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Handle)
+		}
+		return out
+	}
+	pl := queue.Policy{}.Plan(msgs, res, now)
+	if got := handles(pl.Ack); !slices.Equal(got, []string{"done"}) {
+		t.Errorf("ack = %v", got)
+	}
+	if len(pl.Dead) != 1 || pl.Dead[0].Handle != "dead" {
+		t.Errorf("dead = %+v", pl.Dead)
+	}
+	if len(pl.Retry) != 1 || pl.Retry[0].Handle != "early" || pl.Retry[0].After != time.Minute {
+		t.Errorf("retry = %+v, want early after 1m", pl.Retry)
+	}
+	var carried []string
+	for _, c := range pl.Carry {
+		carried = append(carried, c.Handle)
+		if c.After != time.Minute || c.Reason != retry.Reason {
+			t.Errorf("carry %s after %s (%s), want 1m and the reason", c.Handle, c.After, c.Reason)
+		}
+	}
+	if !slices.Equal(carried, []string{"fourth", "fifth"}) {
+		t.Errorf("carried = %v, want fourth and fifth (from receive 4 of 5)", carried)
+	}
+	if len(pl.Stuck) != 1 || pl.Stuck[0].Handle != "old" || pl.Stuck[0].Attempts() != 91 {
+		t.Errorf("stuck = %+v, want old (24 h after it was first seen)", pl.Stuck)
+	}
+
+	// MAX_RECEIVE_COUNT 10 carries from receive 9; a 1 h horizon parks
+	// "early".
+	pl = queue.Policy{MaxReceiveCount: 10, Horizon: time.Hour}.Plan(msgs, res, now)
+	if len(pl.Carry) != 0 || len(pl.Retry) != 1 || pl.Retry[0].Handle != "fifth" {
+		t.Errorf("with 10 receives: carry %+v retry %+v, want fifth retried", pl.Carry, pl.Retry)
+	}
+	if len(pl.Stuck) != 3 {
+		t.Errorf("with a 1 h horizon: %d stuck, want early, fourth and old", len(pl.Stuck))
+	}
+}
+
+func TestMessagesCountAttempts(t *testing.T) {
+	vm := queue.Messages([]queue.Received{{Message: votes.Message{ID: "a", ReceiveCount: 2}, Carried: 4}})
+	if vm[0].ReceiveCount != 6 || vm[0].ID != "a" {
+		t.Errorf("Messages = %+v, want receive count 6 (4 carried + 2)", vm[0])
+	}
+}
+
+// memQueue is a Source and Carrier in memory.
+type memQueue struct {
+	msgs    []queue.Received
+	acked   []string
+	retried []queue.Retry
+	carried []queue.Carry
+	dead    []queue.Dead
+}
+
+func (q *memQueue) Receive(context.Context, int) ([]queue.Received, error) {
+	out := q.msgs
+	q.msgs = nil
+	return out, nil
+}
+
+func (q *memQueue) Ack(_ context.Context, msgs []queue.Received) error {
+	for _, m := range msgs {
+		q.acked = append(q.acked, m.Handle)
+	}
+	return nil
+}
+
+func (q *memQueue) Retry(_ context.Context, msgs []queue.Retry) error {
+	q.retried = append(q.retried, msgs...)
+	return nil
+}
+
+func (q *memQueue) DeadLetter(_ context.Context, msgs []queue.Dead) error {
+	q.dead = append(q.dead, msgs...)
+	return nil
+}
+
+type carrying struct{ *memQueue }
+
+func (q carrying) Carry(_ context.Context, msgs []queue.Carry) error {
+	q.carried = append(q.carried, msgs...)
+	return nil
+}
+
+// failing always fails for now; it parks stuck messages, except those
+// whose body says "unparkable".
+type failing struct {
+	seen   []int
+	parked []string
+}
+
+func (f *failing) Process(_ context.Context, msgs []votes.Message) ([]votes.Result, votes.Summary) {
+	res := make([]votes.Result, len(msgs))
+	for i, m := range msgs {
+		f.seen = append(f.seen, m.ReceiveCount)
+		res[i] = votes.Result{MessageID: m.ID, Outcome: votes.Retry, Reason: "Mautic answered 503", RetryAfter: 2 * time.Minute}
+	}
+	return res, votes.Summary{Messages: len(msgs), Retried: len(msgs)}
+}
+
+func (f *failing) ParkStuck(_ context.Context, msgs []votes.Message) []votes.StuckResult {
+	out := make([]votes.StuckResult, len(msgs))
+	for i, m := range msgs {
+		if string(m.Body) == "unparkable" {
+			out[i].Err = errors.New("store unavailable")
+			continue
+		}
+		f.parked = append(f.parked, string(m.Body))
+		out[i].Votes = 1
+	}
+	return out
+}
+
+func TestWorkerCarriesAndParks(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	msgs := func() []queue.Received {
+		return []queue.Received{
+			{Message: votes.Message{ID: "1", Body: []byte("first"), ReceiveCount: 1}, Handle: "h1", FirstSeen: now},
+			{Message: votes.Message{ID: "2", Body: []byte("fourth"), ReceiveCount: 4}, Handle: "h2", Carried: 4, FirstSeen: now.Add(-time.Hour)},
+			{Message: votes.Message{ID: "3", Body: []byte("old"), ReceiveCount: 2}, Handle: "h3", Carried: 80, FirstSeen: now.Add(-25 * time.Hour)},
+			{Message: votes.Message{ID: "4", Body: []byte("unparkable"), ReceiveCount: 1}, Handle: "h4", Carried: 80, FirstSeen: now.Add(-25 * time.Hour)},
+		}
+	}
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+
+	t.Run("on a source that carries", func(t *testing.T) {
+		q := &memQueue{msgs: msgs()}
+		proc := &failing{}
+		w := &queue.Worker{Source: carrying{q}, Processor: proc, Logger: log, Now: func() time.Time { return now }}
+		if _, _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(proc.seen, []int{1, 8, 82, 81}) {
+			t.Errorf("receive counts seen by the processor = %v, want attempts [1 8 82 81]", proc.seen)
+		}
+		if len(q.retried) != 1 || q.retried[0].Handle != "h1" {
+			t.Errorf("retried = %+v, want h1", q.retried)
+		}
+		var carried []string
+		for _, c := range q.carried {
+			carried = append(carried, c.Handle)
+		}
+		if !slices.Equal(carried, []string{"h2", "h4"}) {
+			t.Errorf("carried = %v, want h2 (receive 4) and h4 (stuck, but parking failed)", carried)
+		}
+		if !slices.Equal(q.acked, []string{"h3"}) || !slices.Equal(proc.parked, []string{"old"}) {
+			t.Errorf("acked %v, parked %v; want the stuck h3 parked and acked", q.acked, proc.parked)
+		}
+		if len(q.dead) != 0 {
+			t.Errorf("dead-lettered %+v, want none", q.dead)
+		}
+	})
+
+	t.Run("on a source without a receive limit", func(t *testing.T) {
+		q := &memQueue{msgs: msgs()}
+		w := &queue.Worker{Source: q, Processor: &failing{}, Logger: log, Now: func() time.Time { return now }}
+		if _, _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(q.retried) != 3 || len(q.acked) != 1 {
+			t.Errorf("retried %d, acked %d; want 3 retried in place and the stuck one parked", len(q.retried), len(q.acked))
+		}
+	})
+}
+
+// TestWorkerOnLocalQueueCarries: a vote that fails for now, always, on the
+// local queue (receive limit 5): carried forward from its fourth receive,
+// again and again, never dead-lettered, until the horizon parks it.
+func TestWorkerOnLocalQueueCarries(t *testing.T) {
+	ctx := context.Background()
+	st, err := localstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Enqueue(ctx, [][]byte{[]byte("vote")}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	proc := &failing{}
+	w := &queue.Worker{Source: &localstore.QueueSource{Store: st, Now: clock, Wait: time.Millisecond}, Processor: proc,
+		Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	start := now
+	for now.Sub(start) < 26*time.Hour {
+		if _, _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2*time.Minute + time.Second)
+	}
+	for i, n := range proc.seen {
+		if n != i+1 {
+			t.Fatalf("attempts seen = %v, want 1, 2, 3, … across carries", proc.seen)
+		}
+	}
+	// 24 h at 2 min a try.
+	if n := len(proc.seen); n < 700 || n > 730 {
+		t.Errorf("%d tries before the vote was parked, want about 24 h / 2 min", n)
+	}
+	if !slices.Equal(proc.parked, []string{"vote"}) {
+		t.Errorf("parked = %v, want the vote", proc.parked)
+	}
+	if v, f, d, err := st.QueueStats(ctx); err != nil || v+f+d != 0 {
+		t.Errorf("queue: %d visible, %d in flight, %d dead (%v); want empty", v, f, d, err)
+	}
 }

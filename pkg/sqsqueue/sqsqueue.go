@@ -1,7 +1,9 @@
 // Package sqsqueue is the SQS side of the vote queue (aws-sdk-go-v2): a
 // queue.Source that long-polls like Lambda's event source mapping, the
 // settle operations the votes Lambda needs (dead-letter with a reason,
-// back-off by changing visibility), sending votes, and DLQ redrive.
+// back-off by changing visibility, carrying a message forward with its
+// attempts before the redrive policy could dead-letter it), sending votes,
+// and DLQ redrive.
 package sqsqueue
 
 import (
@@ -39,10 +41,12 @@ func (q *Queue) Receive(ctx context.Context, limit int) ([]queue.Received, error
 		wait = 20
 	}
 	in := &sqs.ReceiveMessageInput{
-		QueueUrl:                    &q.URL,
-		MaxNumberOfMessages:         int32(min(max(1, limit), 10)),
-		WaitTimeSeconds:             wait,
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+		QueueUrl:            &q.URL,
+		MaxNumberOfMessages: int32(min(max(1, limit), 10)),
+		WaitTimeSeconds:     wait,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount,
+			types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp, types.MessageSystemAttributeNameSentTimestamp},
+		MessageAttributeNames: []string{AttrAttempts, AttrFirstSeen},
 	}
 	if q.VisibilitySeconds > 0 {
 		in.VisibilityTimeout = q.VisibilitySeconds
@@ -57,12 +61,40 @@ func (q *Queue) Receive(ctx context.Context, limit int) ([]queue.Received, error
 	msgs := make([]queue.Received, len(out.Messages))
 	for i, m := range out.Messages {
 		rc, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+		attrs := make(map[string]string, len(m.MessageAttributes))
+		for k, v := range m.MessageAttributes {
+			attrs[k] = aws.ToString(v.StringValue)
+		}
 		msgs[i] = queue.Received{
 			Message: votes.Message{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiveCount: max(rc, 1)},
 			Handle:  aws.ToString(m.ReceiptHandle),
 		}
+		msgs[i].Carried, msgs[i].FirstSeen = Carried(attrs, m.Attributes)
 	}
 	return msgs, nil
+}
+
+// Carried reads what a message carries from the deliveries of its votes
+// before it: the attempts and first-seen time of a message carried
+// forward (message attributes ejm_attempts and ejm_first_seen, by name →
+// string value). For a message never carried, first seen is its first
+// receive (system attributes ApproximateFirstReceiveTimestamp, or
+// SentTimestamp, in Unix milliseconds). Lambda's SQS events hold the same
+// attributes.
+func Carried(messageAttrs, systemAttrs map[string]string) (carried int, firstSeen time.Time) {
+	if n, err := strconv.Atoi(messageAttrs[AttrAttempts]); err == nil && n > 0 {
+		carried = n
+	}
+	if t, err := time.Parse(time.RFC3339Nano, messageAttrs[AttrFirstSeen]); err == nil {
+		return carried, t
+	}
+	for _, k := range []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
+		types.MessageSystemAttributeNameSentTimestamp} {
+		if ms, err := strconv.ParseInt(systemAttrs[string(k)], 10, 64); err == nil && ms > 0 {
+			return carried, time.UnixMilli(ms).UTC()
+		}
+	}
+	return carried, time.Time{}
 }
 
 // Ack deletes messages, ten per call.
@@ -115,6 +147,87 @@ const (
 	AttrSourceMessageID = "ejm_source_message_id"
 	AttrReceiveCount    = "ejm_receive_count"
 )
+
+// Attributes of a message carried forward.
+const (
+	// AttrAttempts is how many times its votes were delivered before it.
+	AttrAttempts = "ejm_attempts"
+	// AttrFirstSeen is when they were first received (RFC 3339, UTC).
+	AttrFirstSeen = "ejm_first_seen"
+)
+
+// MaxDelay is SQS's largest DelaySeconds: a message carried forward with a
+// longer back-off comes back after it, and backs off again on the queue.
+const MaxDelay = 15 * time.Minute
+
+// SendCarried sends messages again to the queue as fresh ones, ten per
+// call: each visible after its back-off (at most MaxDelay), with its
+// attempts and first-seen time as message attributes. It returns the ones
+// that could not be sent. It does not delete the originals (the votes
+// Lambda reports them as done instead).
+func (q *Queue) SendCarried(ctx context.Context, msgs []queue.Carry) (failed []queue.Carry, err error) {
+	var errs []error
+	for start := 0; start < len(msgs); start += 10 {
+		part := msgs[start:min(start+10, len(msgs))]
+		entries := make([]types.SendMessageBatchRequestEntry, len(part))
+		for i, m := range part {
+			first := m.FirstSeen
+			if first.IsZero() {
+				first = time.Now()
+			}
+			// Rounded up: a back-off is never cut short.
+			delay := int32(min((m.After+time.Second-1)/time.Second, MaxDelay/time.Second))
+			entries[i] = types.SendMessageBatchRequestEntry{
+				Id:           aws.String(strconv.Itoa(i)),
+				MessageBody:  aws.String(string(m.Body)),
+				DelaySeconds: max(delay, 0),
+				MessageAttributes: map[string]types.MessageAttributeValue{
+					AttrAttempts:  {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.Attempts()))},
+					AttrFirstSeen: {DataType: aws.String("String"), StringValue: aws.String(first.UTC().Format(time.RFC3339Nano))},
+				},
+			}
+		}
+		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.URL, Entries: entries})
+		if err != nil {
+			failed = append(failed, part...)
+			errs = append(errs, fmt.Errorf("carry messages forward: %w", err))
+			continue
+		}
+		for _, f := range out.Failed {
+			i, _ := strconv.Atoi(aws.ToString(f.Id))
+			failed = append(failed, part[i])
+			errs = append(errs, fmt.Errorf("carry message forward: %s %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+		}
+	}
+	return failed, errors.Join(errs...)
+}
+
+// Carry sends messages again as fresh ones (SendCarried) and deletes the
+// originals sent; those that could not be sent are made visible again
+// after their back-off instead.
+func (q *Queue) Carry(ctx context.Context, msgs []queue.Carry) error {
+	failed, serr := q.SendCarried(ctx, msgs)
+	bad := map[string]bool{}
+	var retry []queue.Retry
+	for _, f := range failed {
+		bad[f.Handle] = true
+		retry = append(retry, queue.Retry(f))
+	}
+	var sent []queue.Received
+	for _, m := range msgs {
+		if !bad[m.Handle] {
+			sent = append(sent, m.Received)
+		}
+	}
+	var aerr, rerr error
+	if len(sent) > 0 {
+		aerr = q.Ack(ctx, sent)
+	}
+	if len(retry) > 0 {
+		rerr = q.Retry(ctx, retry)
+	}
+	return errors.Join(serr, aerr, rerr)
+}
 
 // SendDead copies messages to the DLQ with their reason, ten per call,
 // and returns the ones that could not be sent. It does not delete them

@@ -286,6 +286,96 @@ func TestRedrivePolicy(t *testing.T) {
 	}
 }
 
+// TestCarryForward: the same queue and message as TestRedrivePolicy, with
+// the consumer told the queue's maxReceiveCount: the message is carried
+// forward before the redrive could move it, again and again, its attempts
+// growing and its first-seen time kept; nothing reaches the DLQ.
+func TestCarryForward(t *testing.T) {
+	t.Parallel()
+	b := testbackend.StartFauxqs(t)
+	ctx := context.Background()
+	q := newQueue(t, b, "votes", 2)
+	if err := q.Send(ctx, [][]byte{[]byte("again-0")}); err != nil {
+		t.Fatal(err)
+	}
+	proc := &scripted{}
+	w := &queue.Worker{Source: q, Processor: proc, Batch: 10, Policy: queue.Policy{MaxReceiveCount: 2}}
+	runFor(t, w, 3*time.Second)
+	_, counts := proc.deliveries("again-0")
+	if len(counts) < 4 {
+		t.Fatalf("delivered %d times in 3 s, want the message carried forward again and again", len(counts))
+	}
+	for i, c := range counts {
+		if c != i+1 {
+			t.Fatalf("attempts seen by the processor = %v, want 1, 2, 3, … across carries", counts)
+		}
+	}
+	if visible, inFlight := count(t, b.Client, q.DLQURL); visible+inFlight != 0 {
+		t.Errorf("DLQ holds %d messages, want none", visible+inFlight)
+	}
+	// The copy on the queue now carries its attempts and first-seen time.
+	msgs, err := q.Receive(ctx, 10)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Receive = %d messages, %v; want the carried copy", len(msgs), err)
+	}
+	m := msgs[0]
+	if m.ReceiveCount != 1 || m.Carried != len(counts) || m.Attempts() != len(counts)+1 {
+		t.Errorf("carried copy: receive count %d, carried %d; want 1 and %d", m.ReceiveCount, m.Carried, len(counts))
+	}
+	if d := time.Since(m.FirstSeen); d < 2*time.Second || d > time.Minute {
+		t.Errorf("first seen %s ago, want the original's first receive, about 3 s ago", d)
+	}
+}
+
+func TestCarriedAttributes(t *testing.T) {
+	t.Parallel()
+	b := testbackend.StartFauxqs(t)
+	ctx := context.Background()
+	q := newQueue(t, b, "votes", 5)
+	first := time.Date(2026, 11, 26, 12, 0, 0, 123, time.UTC)
+	msgs := []queue.Carry{
+		{Received: queue.Received{Message: votes.Message{ID: "m1", Body: []byte("now"), ReceiveCount: 4}, Carried: 4, FirstSeen: first}},
+		{Received: queue.Received{Message: votes.Message{ID: "m2", Body: []byte("later"), ReceiveCount: 4}}, After: time.Hour},
+	}
+	failed, err := q.SendCarried(ctx, msgs)
+	if err != nil || len(failed) > 0 {
+		t.Fatalf("SendCarried = %v, %v", failed, err)
+	}
+	// "later" is delayed by SQS's longest delay (15 min), "now" is not.
+	got := receiveAll(t, b.Client, q.URL, 1)
+	if len(got) != 1 || aws.ToString(got[0].Body) != "now" {
+		t.Fatalf("visible: %d messages, want the undelayed one", len(got))
+	}
+	more, err := b.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	if err != nil || len(more.Messages) != 0 {
+		t.Fatalf("receive = %v, %v; want the delayed message hidden", more, err)
+	}
+	attrs := map[string]string{}
+	for k, v := range got[0].MessageAttributes {
+		attrs[k] = aws.ToString(v.StringValue)
+	}
+	if attrs[sqsqueue.AttrAttempts] != "8" {
+		t.Errorf("%s = %q, want 8", sqsqueue.AttrAttempts, attrs[sqsqueue.AttrAttempts])
+	}
+	carried, seen := sqsqueue.Carried(attrs, nil)
+	if carried != 8 || !seen.Equal(first) {
+		t.Errorf("Carried = %d, %s; want 8, %s", carried, seen, first)
+	}
+	out, err := b.Client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]; n != "1" {
+		t.Errorf("delayed messages = %s, want the one carried with a 1 h back-off", n)
+	}
+
+	// A message never carried: first seen at its first receive.
+	if c, s := sqsqueue.Carried(nil, map[string]string{"ApproximateFirstReceiveTimestamp": "1795000000123", "SentTimestamp": "1"}); c != 0 || s.UnixMilli() != 1795000000123 {
+		t.Errorf("Carried(fresh) = %d, %s", c, s)
+	}
+}
+
 // batchRecorder is the SQS client's HTTP client: it notes the size of
 // every SendMessageBatch request, as SQS limits it (fauxqs does not).
 type batchRecorder struct {

@@ -38,6 +38,7 @@ func fullConnection(id string, now time.Time) connection.Connection {
 		VotesSynced:       1200,
 		ContactsCreated:   340,
 		VotesSkipped:      7,
+		VotesStuck:        2,
 		LastError:         &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: at(2)},
 	}
 }
@@ -232,6 +233,11 @@ func Metadata(t *testing.T, clock Clock, newStore func(t *testing.T) connection.
 					c.ContactsCreated += 4
 					c.VotesSkipped++
 				},
+			},
+			{
+				name:   "adds stuck votes",
+				stats:  connection.Stats{VotesStuck: 2},
+				change: func(c *connection.Connection) { c.VotesStuck += 2 },
 			},
 			{
 				name:   "sets LastSyncAt",

@@ -65,10 +65,15 @@ type Options struct {
 	// Margin: a token expiring sooner than this is refreshed; 2 minutes
 	// by default.
 	Margin time.Duration
-	// LeaseTTL bounds one refresh; 30 s by default.
+	// LeaseTTL is how long the refresh lease lasts unrenewed; the
+	// refresher renews it every LeaseTTL/3 while it works, so a process
+	// that dies mid-refresh blocks the others' refreshes for at most
+	// LeaseTTL. 10 s by default: a lapse while a refresh is in flight
+	// would let a second refresh reuse the rotated refresh token.
 	LeaseTTL time.Duration
 	// Wait is how long to wait for another process's refresh before
-	// giving up with ErrRefreshBusy; 10 s by default.
+	// giving up with ErrRefreshBusy; 12 s by default (longer than
+	// LeaseTTL: a waiter outlasts a dead refresher's lease).
 	Wait time.Duration
 }
 
@@ -105,10 +110,10 @@ func NewManager(opts Options) *Manager {
 		opts.Margin = 2 * time.Minute
 	}
 	if opts.LeaseTTL == 0 {
-		opts.LeaseTTL = 30 * time.Second
+		opts.LeaseTTL = 10 * time.Second
 	}
 	if opts.Wait == 0 {
-		opts.Wait = 10 * time.Second
+		opts.Wait = opts.LeaseTTL + 2*time.Second
 	}
 	if opts.Owner == "" {
 		opts.Owner = fmt.Sprintf("proc-%d-%d", time.Now().UnixNano(), randInt())
@@ -212,9 +217,13 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 			return nil, ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, time.Second)
+		backoff = min(backoff*2, 250*time.Millisecond)
 	}
+	stopRenew := KeepLease(ctx, m.opts.Leases, key, m.opts.Owner, m.opts.LeaseTTL, m.opts.Now, func(err error) {
+		m.opts.Logger.WarnContext(ctx, "renew refresh lease", "conversation_id", c.ConversationID, "err", err)
+	})
 	defer func() {
+		stopRenew()
 		// A fresh context: release even when ctx is done.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

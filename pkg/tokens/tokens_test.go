@@ -337,6 +337,58 @@ func TestManager(t *testing.T) {
 		}
 	})
 
+	t.Run("a refresher that died frees the lease within LeaseTTL", func(t *testing.T) {
+		f := newFixture(t)
+		f.advance(time.Hour + time.Second)
+		// A process took the lease (as a refresh does) and was killed: it
+		// renews nothing.
+		ttl := 600 * time.Millisecond
+		if ok, err := f.store.AcquireLease(ctx, "refresh#"+conv, "killed", f.now(), f.now().Add(ttl)); err != nil || !ok {
+			t.Fatalf("AcquireLease = %v, %v", ok, err)
+		}
+		m := f.manager(tokens.Options{LeaseTTL: ttl})
+		start := time.Now()
+		if _, err := m.Token(ctx, f.conn, ""); err != nil {
+			t.Fatalf("Token = %v, want the dead refresher's lease taken over", err)
+		}
+		if d := time.Since(start); d > ttl+500*time.Millisecond {
+			t.Errorf("the refresh waited %s for a lease of %s", d, ttl)
+		}
+		if n := f.sim.TokenCount("refresh_token"); n != 1 {
+			t.Errorf("refresh grants = %d, want 1", n)
+		}
+	})
+
+	t.Run("a slow refresh keeps its short lease", func(t *testing.T) {
+		f := newFixture(t)
+		f.advance(time.Hour + time.Second)
+		// Mautic takes 4 lease lifetimes to answer the refresh: the
+		// refresher renews its lease meanwhile, so another manager waits
+		// and uses the saved token instead of refreshing the same refresh
+		// token a second time.
+		ttl := 300 * time.Millisecond
+		f.sim.SetFaults(mautictest.Faults{LatencyMS: ptr(int(4 * ttl / time.Millisecond))})
+		m1 := f.manager(tokens.Options{LeaseTTL: ttl, Wait: 5 * time.Second})
+		m2 := f.manager(tokens.Options{LeaseTTL: ttl, Wait: 5 * time.Second})
+		errs := make(chan error, 1)
+		go func() { _, err := m1.Token(ctx, f.conn, ""); errs <- err }()
+		// m2 starts once m1 holds the lease.
+		deadline := time.Now().Add(5 * time.Second)
+		for f.tokenRequests() == 0 && len(f.sim.InFlight()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_, err2 := m2.Token(ctx, f.conn, "")
+		if err := <-errs; err != nil {
+			t.Fatalf("first manager: %v", err)
+		}
+		if err2 != nil {
+			t.Fatalf("second manager: %v", err2)
+		}
+		if n := f.tokenRequests(); n != 1 {
+			t.Errorf("token requests = %d, want 1 (the lease lapsed during the refresh)", n)
+		}
+	})
+
 	t.Run("Refresh by two managers at once rotates once", func(t *testing.T) {
 		f := newFixture(t)
 		before := f.stored(t)

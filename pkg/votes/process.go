@@ -29,7 +29,7 @@ import (
 type Message struct {
 	ID           string
 	Body         []byte
-	ReceiveCount int // 1 on the first delivery
+	ReceiveCount int // 1 on the first delivery; counts the deliveries before a carry forward too (queue.Messages)
 }
 
 // Outcome is what the queue should do with a message.
@@ -117,10 +117,14 @@ type Options struct {
 	// always serialized.
 	Leases tokens.LeaseStore
 	// LeaseTTL is how long a conversation's lease lasts unrenewed (a run
-	// renews it every LeaseTTL/3); 30 s by default.
+	// renews it every LeaseTTL/3): how long a consumer that died mid-run
+	// blocks the conversation. 4 s by default: a live run loses it only
+	// when no renewal succeeds for 2.7 s.
 	LeaseTTL time.Duration
 	// LeaseWait is how long a run waits for another's lease before its
-	// votes are retried; 20 s by default.
+	// votes are retried; 20 s by default. Longer than LeaseTTL, so that a
+	// dead holder's lease ends within one wait: only a live holder's long
+	// run costs a retry.
 	LeaseWait time.Duration
 }
 
@@ -169,7 +173,7 @@ func NewProcessor(opts Options) *Processor {
 		opts.RetryBase = 10 * time.Second
 	}
 	if opts.LeaseTTL == 0 {
-		opts.LeaseTTL = 30 * time.Second
+		opts.LeaseTTL = 4 * time.Second
 	}
 	if opts.LeaseWait == 0 {
 		opts.LeaseWait = 20 * time.Second
@@ -315,16 +319,20 @@ var errConversationBusy = errors.New("another worker is processing this conversa
 // backoff is the delay before a retry: exponential in the receive count,
 // from 10 s to 15 min, or Mautic's reset time when it said.
 func (p *Processor) backoff(receiveCount int, err error) time.Duration {
-	return backoff(p.opts.RetryBase, receiveCount, err)
+	return backoff(p.opts.RetryBase, receiveCount, err, p.opts.Now())
 }
 
-func backoff(base time.Duration, receiveCount int, err error) time.Duration {
+// backoff: receiveCount counts the vote's deliveries, those before it was
+// carried forward included (package queue), so the delay keeps growing
+// across carries. Times are on the processor's clock, which stamped the
+// reservations.
+func backoff(base time.Duration, receiveCount int, err error, now time.Time) time.Duration {
 	var busy *reservedUntil
 	if errors.As(err, &busy) {
 		// Wait for the holder's reservation to end rather than burning
 		// receives: after it, the contact exists or the reservation can
 		// be taken over.
-		if d := time.Until(busy.until); d > 0 {
+		if d := busy.until.Sub(now); d > 0 {
 			return min(d+time.Second, 15*time.Minute)
 		}
 		return time.Second
@@ -335,6 +343,7 @@ func backoff(base time.Duration, receiveCount int, err error) time.Duration {
 	}
 	var apiErr *mautic.APIError
 	if errors.As(err, &apiErr) && !apiErr.RetryAt.IsZero() {
+		// Mautic's reset time is on the wall clock.
 		if d := time.Until(apiErr.RetryAt); d > 0 {
 			return min(d+time.Second, 12*time.Hour)
 		}
@@ -409,32 +418,17 @@ func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (f
 			return nil, errConversationBusy
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, time.Second)
+		// Polled often: a lease that ends (released, or its dead holder's
+		// run out) is taken within a quarter second.
+		delay = min(delay*2, 250*time.Millisecond)
 	}
 	// Renew the lease while the run lasts, so that it can stay short: a
 	// consumer killed mid-run holds its conversations for at most LeaseTTL.
-	stop, renewed := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(p.opts.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				now := p.opts.Now()
-				if _, err := p.opts.Leases.AcquireLease(rctx, key, owner, now, now.Add(p.opts.LeaseTTL)); err != nil {
-					p.opts.Logger.WarnContext(ctx, "renew the conversation's lease", "conversation_id", conv, "err", err)
-				}
-				cancel()
-			}
-		}
-	}()
+	stop := tokens.KeepLease(ctx, p.opts.Leases, key, owner, p.opts.LeaseTTL, p.opts.Now, func(err error) {
+		p.opts.Logger.WarnContext(ctx, "renew the conversation's lease", "conversation_id", conv, "err", err)
+	})
 	return func() {
-		close(stop)
-		<-renewed
+		stop()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := p.opts.Leases.ReleaseLease(rctx, key, owner); err != nil {
@@ -1216,11 +1210,22 @@ func (r *run) create(ctx context.Context, pas []*participant) []ContactRecord {
 	todo := pas[:0:0]
 	for _, pa := range pas {
 		if pa.takenOver && r.tokErr == nil {
-			if id, ok := r.lookup(ctx, pa); ok {
+			id, ok, err := r.lookup(ctx, pa)
+			if err != nil && r.lookupFailed(ctx, pa, err) {
+				continue
+			}
+			if ok {
 				pa.rec.ContactID = id
 				missing, recs := r.edit(ctx, []*participant{pa})
 				save = append(save, recs...)
 				if len(missing) == 0 {
+					if len(recs) == 0 {
+						// The update failed (its votes are retried), but
+						// the contact exists: record it, so that the retry
+						// updates it rather than wait for this
+						// reservation to end.
+						save = append(save, ContactRecord{ParticipantID: pa.key, ContactID: id})
+					}
 					continue
 				}
 				// Found, then deleted: create it after all.
@@ -1425,9 +1430,30 @@ func (r *run) endLease(ctx context.Context, pa *participant) {
 	}
 }
 
+// lookupFailed handles a take-over lookup that failed. Whether the dead
+// owner made the contact is unknown, so creating one could make a second:
+// when the failure may pass, the reservation is freed (the next try takes
+// it over and looks again) and pa's votes are retried; it reports true.
+// When the search itself cannot succeed, it reports false: pa is created.
+func (r *run) lookupFailed(ctx context.Context, pa *participant, err error) bool {
+	var te *tokenError
+	switch k := mautic.KindOf(err); {
+	case errors.As(err, &te):
+		r.endLease(ctx, pa)
+		r.tokenFailed(ctx, []*participant{pa}, te.err)
+	case k == mautic.KindPermanent || k == mautic.KindNotFound:
+		return false
+	default:
+		r.endLease(ctx, pa)
+		r.noteError("mautic_unavailable", "look up contact: "+errText(err))
+		r.fail([]*participant{pa}, Retry, "look up contact: "+errText(err), err)
+	}
+	return true
+}
+
 // lookup finds a contact a dead worker may have created for pa: by email
 // (Mautic's unique field) or by phone, carrying this conversation's tag.
-func (r *run) lookup(ctx context.Context, pa *participant) (int, bool) {
+func (r *run) lookup(ctx context.Context, pa *participant) (int, bool, error) {
 	q := mautic.Query{Limit: 10, OrderBy: "id", OrderByDir: "desc"}
 	switch {
 	case pa.email != "":
@@ -1435,7 +1461,7 @@ func (r *run) lookup(ctx context.Context, pa *participant) (int, bool) {
 	case pa.phone != "":
 		q.Where = []mautic.Where{{Col: "phone", Expr: "eq", Val: pa.phone}}
 	default:
-		return 0, false
+		return 0, false, nil
 	}
 	var res mautic.SearchResult
 	err := r.call(ctx, func() (err error) {
@@ -1443,15 +1469,15 @@ func (r *run) lookup(ctx context.Context, pa *participant) (int, bool) {
 		return err
 	})
 	if err != nil {
-		return 0, false
+		return 0, false, err
 	}
 	tag := "ej-conversation-" + r.conv
 	for _, c := range res.Contacts {
 		if c.HasTag(tag) {
-			return c.ID, true
+			return c.ID, true, nil
 		}
 	}
-	return 0, false
+	return 0, false, nil
 }
 
 // finish records processed votes and the connection's counters.
