@@ -13,6 +13,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/failure"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/tokens"
 )
 
 // ccCheck is a client_credentials token that passed the check, the client
@@ -82,9 +83,10 @@ func checkProblem(err error) (p *Problem, fallback bool) {
 }
 
 // Timing of the segment lease: a holder makes the segment in a few
-// requests; another looks for it again now and then, and gives up after
-// segmentWait (a dead holder's lease ends before that, and is taken over).
-const (
+// requests, renewing the lease as it goes (tokens.KeepLease); another looks
+// for the segment again now and then, and gives up after segmentWait (a
+// dead holder's lease ends before that, and is taken over).
+var (
 	segmentLeaseTTL = 15 * time.Second
 	segmentWait     = 20 * time.Second
 )
@@ -167,7 +169,13 @@ func (s *Service) segment(ctx context.Context, mc *mautic.Client, c *connection.
 			return connection.Segment{}, fmt.Errorf("acquire lease %s: %w", key, err)
 		}
 		if ok {
+			// Renewed while the holder works (a Mautic request may take
+			// longer than the lease), given back when it is done.
+			stop := tokens.KeepLease(ctx, s.leases, key, owner, segmentLeaseTTL, s.now, func(err error) {
+				s.log.WarnContext(ctx, "renew segment lease", "conversation_id", c.ConversationID, "err", err)
+			})
 			defer s.release(ctx, key, owner)
+			defer stop()
 			return s.makeSegment(ctx, mc, c, alias, *tag)
 		}
 		if !time.Now().Before(deadline) {
