@@ -144,10 +144,9 @@ type statusRow struct {
 	LastErrorCode  *string    `json:"last_error_code"` // null: none
 }
 
-// grantOf is the OAuth2 grant a connection's tokens come from. Every
-// connection is authorized by its author today; the connection has no
-// grant field yet, and this is the one place to read it once it has.
-func grantOf(connection.Connection) string { return "authorization_code" }
+// grantOf is the OAuth2 grant a connection's tokens come from
+// (authorization_code for connections stored before there was a choice).
+func grantOf(c connection.Connection) string { return string(c.GrantOrDefault()) }
 
 // trouble ranks a connection for `status --all`: what needs an operator
 // first.

@@ -24,16 +24,16 @@ func fleet() []connection.Connection {
 	}
 	return []connection.Connection{
 		{ConversationID: "100", Status: connection.StatusConnected, MauticURL: "https://m100.example.org", ClientID: "1_a",
-			ConnectedAt: at, LastSyncAt: at, VotesSynced: 1200},
+			ConnectedAt: at, LastSyncAt: at, VotesSynced: 1200, Grant: connection.GrantAuthorizationCode},
 		{ConversationID: "9", Status: connection.StatusConnected, MauticURL: "https://m9.example.org/mautic", ClientID: "1_b",
-			ConnectedAt: at, LastSyncAt: at, VotesSynced: 7},
+			ConnectedAt: at, LastSyncAt: at, VotesSynced: 7, Grant: connection.GrantClientCredentials},
 		{ConversationID: "7", Status: connection.StatusPending, MauticURL: "https://m7.example.org", ClientID: "1_c"},
 		{ConversationID: "42", Status: connection.StatusConnected, MauticURL: "https://m42.example.org:8443", ClientID: "1_d",
 			ConnectedAt: at, LastSyncAt: at, VotesSynced: 30, LastError: le("mautic_unavailable")},
 		{ConversationID: "8", Status: connection.StatusNeedsReauthorization, MauticURL: "https://m8.example.org", ClientID: "1_e",
 			ConnectedAt: at, LastSyncAt: at, VotesSynced: 3, LastError: le("mautic_reauthorization_needed")},
 		{ConversationID: "13", Status: connection.StatusNeedsReauthorization, MauticURL: "https://m13.example.org", ClientID: "1_f",
-			LastError: le("mautic_api_disabled")},
+			LastError: le("client_credentials_rejected"), Grant: connection.GrantClientCredentials},
 		{ConversationID: "5", Status: connection.StatusPending, MauticURL: "https://m5.example.org", ClientID: "1_g",
 			LastError: le("mautic_token_rejected")},
 	}
@@ -65,8 +65,13 @@ func checkAll(t *testing.T, args ...string) {
 	byID := map[string]map[string]any{}
 	for _, r := range rows {
 		byID[r["conversation_id"].(string)] = r
-		if r["grant"] != "authorization_code" {
-			t.Errorf("%v: grant %v, want authorization_code", r["conversation_id"], r["grant"])
+		// Stored without a grant: authorization_code.
+		wantGrant := "authorization_code"
+		if id := r["conversation_id"]; id == "9" || id == "13" {
+			wantGrant = "client_credentials"
+		}
+		if r["grant"] != wantGrant {
+			t.Errorf("%v: grant %v, want %s", r["conversation_id"], r["grant"], wantGrant)
 		}
 		keys := make([]string, 0, len(r))
 		for k := range r {

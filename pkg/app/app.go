@@ -138,6 +138,7 @@ func New(d Deps) (*App, error) {
 		Logger:        d.Logger,
 		Now:           d.Now,
 		OnConnected:   a.OnConnected,
+		Leases:        d.Store,
 	})
 	if err != nil {
 		return nil, err
@@ -168,7 +169,9 @@ func (a *App) RetryPolicy() queue.Policy {
 }
 
 // OnConnected is the one hook run when a conversation's connection
-// becomes connected: this process forgets the cached token and
+// becomes connected (at the callback, or at once for a client_credentials
+// registration; the connect service has made or found the conversation's
+// segment just before): this process forgets the cached token and
 // connection (they belong to the previous registration), and the votes
 // parked while it was not connected go back to the queue.
 func (a *App) OnConnected(ctx context.Context, conversationID string) {

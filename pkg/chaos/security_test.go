@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -367,6 +368,7 @@ func TestLeaks(t *testing.T) {
 	}
 	r.replayCallback(ctx, "leak4")
 	r.badCallbacks(ctx, "leak5")
+	r.clientCredentialsPaths(ctx)
 
 	r.stopWorkers()
 	// The paths under scrutiny ran and logged.
@@ -374,12 +376,13 @@ func TestLeaks(t *testing.T) {
 	for _, w := range r.workers {
 		workerLogs.WriteString(w.out.String())
 	}
-	for _, want := range []string{"batch processed", "token refreshed", "connection needs re-authorization"} {
+	for _, want := range []string{"batch processed", "token refreshed", "connection needs re-authorization", "client_credentials token granted"} {
 		if !strings.Contains(workerLogs.String(), want) {
 			t.Errorf("no worker logged %q: the leak check did not see that path", want)
 		}
 	}
-	for _, want := range []string{"connection registered", "connection connected", "parked votes requeued"} {
+	for _, want := range []string{"connection registered", "connection connected", "parked votes requeued", "conversation segment made",
+		"conversation segment not made", "grant auto: Mautic refuses client_credentials"} {
 		if !strings.Contains(r.logs.String(), want) {
 			t.Errorf("the API never logged %q: the leak check did not see that path", want)
 		}
@@ -389,6 +392,72 @@ func TestLeaks(t *testing.T) {
 	}
 	if len(r.Sim.IssuedSecrets()) < 10 {
 		t.Errorf("only %d secrets issued by Mautic: the flow did not run", len(r.Sim.IssuedSecrets()))
+	}
+}
+
+// clientCredentialsPaths runs the paths of grant client_credentials for
+// TestLeaks: a registration connected by its PUT, its votes, an expiry (a
+// new grant), the credential deleted in Mautic (client_credentials_rejected),
+// a credential Mautic refuses the grant to (explicit and auto), a segment
+// Mautic will not make.
+func (r *rig) clientCredentialsPaths(ctx context.Context) {
+	r.t.Helper()
+	t := r.t
+	register := func(conv string, admin bool, grant string) (connect.View, error) {
+		id, secret := r.Sim.CreateClient([]string{r.Base + "/"}, admin)
+		r.noteSecret(secret, "client secret of "+conv)
+		return r.API.Register(ctx, conv, connect.RegisterRequest{MauticURL: r.Sim.URL, ClientID: id, ClientSecret: secret, Grant: grant})
+	}
+	v, err := register("leak6", true, "client_credentials")
+	if err != nil || v.Status != connection.StatusConnected || v.Segment == nil {
+		t.Fatalf("register leak6 with client_credentials: %v, %+v", err, v)
+	}
+	// One new participant per vote: each batch has contacts to create.
+	votesOf := func(from, to int) [][]byte {
+		var out [][]byte
+		for i := from; i < to; i++ {
+			b, _ := json.Marshal(map[string]any{"version": 1, "vote_id": fmt.Sprint(i), "conversation_id": "leak6", "comment_id": "1",
+				"choice": "agree", "voted_at": "2026-11-26T12:00:00Z", "participant": map[string]any{"id": fmt.Sprint(i), "phone": fmt.Sprintf("+5561988%06d", i)}})
+			out = append(out, b)
+		}
+		return out
+	}
+	send := func(from, to int) {
+		t.Helper()
+		if err := r.Queue.Send(ctx, votesOf(from, to)); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(ctx, time.Minute, func() bool { return r.synced(ctx, []string{"leak6"}) >= int64(to) }) {
+			t.Fatalf("leak6: votes_synced = %d, want %d", r.synced(ctx, []string{"leak6"}), to)
+		}
+	}
+	send(0, 10)
+	r.Sim.Advance(3601 * time.Second) // a new client_credentials token
+	send(10, 20)
+	c, err := r.Meta.GetConnection(ctx, "leak6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Sim.DeleteClient(c.ClientID)
+	if err := r.Queue.Send(ctx, votesOf(20, 25)); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(ctx, time.Minute, func() bool {
+		c, err := r.Meta.GetConnection(ctx, "leak6")
+		return err == nil && c.Status == connection.StatusNeedsReauthorization && c.LastError != nil && c.LastError.Code == "client_credentials_rejected"
+	}) {
+		t.Fatal("leak6 never showed client_credentials_rejected after its credential was deleted")
+	}
+	if _, err := register("leak7", false, "client_credentials"); err == nil {
+		t.Error("client_credentials with a credential Mautic refuses the grant to: registered")
+	}
+	if v, err := register("leak7", false, "auto"); err != nil || v.Grant != connection.GrantAuthorizationCode {
+		t.Errorf("auto with a credential Mautic refuses client_credentials to: %v, grant %s", err, v.Grant)
+	}
+	r.Sim.Deny("POST /api/segments/new")
+	defer r.Sim.Deny()
+	if v, err := register("leak8", true, "client_credentials"); err != nil || v.Segment != nil || v.SegmentError == nil {
+		t.Errorf("client_credentials with segments denied: %v, segment %v, segment_error %v", err, v.Segment, v.SegmentError)
 	}
 }
 

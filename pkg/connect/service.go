@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/failure"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+	"github.com/ejplatform/ej-mautic/pkg/tokens"
 )
 
 // Lifetimes of the authorization artefacts.
@@ -67,6 +70,11 @@ type Options struct {
 	// OnConnected, when set, runs after a connection becomes connected
 	// (to sync votes parked while it was not).
 	OnConnected func(ctx context.Context, conversationID string)
+	// Leases serializes the making of a conversation's segment across
+	// processes (lease segment#{conversation_id}); nil uses Meta when it
+	// is a tokens.LeaseStore (both stores are), else a lease of this
+	// process only.
+	Leases tokens.LeaseStore
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -84,6 +92,7 @@ type Service struct {
 	allow        *safehttp.Allowlist
 	now          func() time.Time
 	onConnected  func(ctx context.Context, conversationID string)
+	leases       tokens.LeaseStore
 	log          *slog.Logger
 }
 
@@ -117,7 +126,15 @@ func NewService(opts Options) (*Service, error) {
 		allow:        opts.Allowlist,
 		now:          opts.Now,
 		onConnected:  opts.OnConnected,
+		leases:       opts.Leases,
 		log:          opts.Logger,
+	}
+	if s.leases == nil {
+		if l, ok := opts.Meta.(tokens.LeaseStore); ok {
+			s.leases = l
+		} else {
+			s.leases = &memLeases{}
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -134,7 +151,22 @@ type RegisterRequest struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
 	ReturnURL    string `json:"return_url,omitempty"`
+	// Grant is how the connection gets its tokens: "authorization_code"
+	// (the default when empty: the author consents in the browser),
+	// "client_credentials" (the credential acts by itself; connected at
+	// once) or "auto" (client_credentials when Mautic grants it and the
+	// credential may write, else authorization_code).
+	Grant string `json:"grant,omitempty"`
+	// ConversationTitle names the conversation's segment, "EJ: {title}";
+	// optional, at most 200 characters.
+	ConversationTitle string `json:"conversation_title,omitempty"`
 }
+
+// Grant modes of a RegisterRequest besides the grants themselves.
+const grantAuto = "auto"
+
+// MaxTitleLength is the most characters a conversation_title may have.
+const MaxTitleLength = 200
 
 // View is a connection as the HTTP API shows it: never a secret or token.
 type View struct {
@@ -144,6 +176,10 @@ type View struct {
 	ClientID              string                `json:"client_id"`
 	RedirectURI           string                `json:"redirect_uri"`
 	MauticVersion         string                `json:"mautic_version,omitempty"`
+	Grant                 connection.Grant      `json:"grant"`
+	ConversationTitle     string                `json:"conversation_title,omitempty"`
+	Segment               *connection.Segment   `json:"segment"`
+	SegmentError          *connection.LastError `json:"segment_error"`
 	ConnectedAt           *time.Time            `json:"connected_at"`
 	LastSyncAt            *time.Time            `json:"last_sync_at"`
 	VotesSynced           int64                 `json:"votes_synced"`
@@ -195,8 +231,46 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 			return View{}, &Problem{Status: http.StatusBadRequest, Code: failure.InvalidReturnURL, Message: "return_url: " + err.Error(), err: err}
 		}
 	}
-	if p := s.preflight(ctx, mauticURL, req.ClientID, req.ClientSecret); p != nil {
+	switch req.Grant {
+	case "", string(connection.GrantAuthorizationCode), string(connection.GrantClientCredentials), grantAuto:
+	default:
+		return View{}, problem(http.StatusBadRequest, failure.InvalidGrantType, failure.InvalidGrantType.Message(""))
+	}
+	title, p := checkTitle(req.ConversationTitle)
+	if p != nil {
 		return View{}, p
+	}
+	pf, p := s.preflight(ctx, mauticURL, req.ClientID, req.ClientSecret)
+	if p != nil {
+		return View{}, p
+	}
+	grant := connection.GrantAuthorizationCode
+	var cc *ccCheck
+	switch req.Grant {
+	case string(connection.GrantClientCredentials):
+		if pf.refused {
+			return View{}, &Problem{Status: http.StatusBadRequest, Code: failure.ClientCredentialsNotAllowed,
+				Message: failure.ClientCredentialsNotAllowed.Message("Mautic answered unauthorized_client"), err: pf.err}
+		}
+		if cc, p, _ = s.checkClientCredentials(ctx, mauticURL, conversationID, pf.tok); p != nil {
+			return View{}, p
+		}
+		grant = connection.GrantClientCredentials
+	case grantAuto:
+		if pf.refused {
+			s.log.InfoContext(ctx, "grant auto: Mautic refuses client_credentials to this credential; authorization_code", "conversation_id", conversationID)
+			break
+		}
+		var fallback bool
+		cc, p, fallback = s.checkClientCredentials(ctx, mauticURL, conversationID, pf.tok)
+		switch {
+		case p == nil:
+			grant = connection.GrantClientCredentials
+		case fallback:
+			s.log.InfoContext(ctx, "grant auto: the client_credentials check failed; authorization_code", "conversation_id", conversationID, "code", p.Code, "err", p.err)
+		default:
+			return View{}, p
+		}
 	}
 
 	now := s.now().UTC()
@@ -212,17 +286,32 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 	default:
 		return View{}, fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
+	if c.MauticURL != mauticURL {
+		// The segment of another Mautic means nothing in this one.
+		c.Segment, c.SegmentError = nil, nil
+	}
 	c.Status = connection.StatusPending
 	c.MauticURL = mauticURL
 	c.ClientID = req.ClientID
 	c.ReturnURL = req.ReturnURL
+	c.Grant = grant
+	c.ConversationTitle = title
 	c.UpdatedAt = now
 	c.ConnectedAt = time.Time{}
 	c.TokenRefreshedAt = time.Time{}
 	c.MauticVersion = ""
 	c.LastError = nil
+	sec := connection.Secret{ClientSecret: req.ClientSecret}
+	if cc != nil {
+		// Connected now, with the check's token: no browser involved.
+		sec.Token = cc.tok
+		c.Status = connection.StatusConnected
+		c.ConnectedAt = now
+		c.MauticVersion = cc.version
+		s.ensureSegment(ctx, cc.client, &c, &cc.tag)
+	}
 
-	if err := s.secrets.PutSecret(ctx, conversationID, connection.Secret{ClientSecret: req.ClientSecret}); err != nil {
+	if err := s.secrets.PutSecret(ctx, conversationID, sec); err != nil {
 		if errors.Is(err, connection.ErrConflict) {
 			// Secrets Manager is still carrying out a DELETE.
 			return View{}, &Problem{Status: http.StatusConflict, Code: failure.Conflict, Message: "the previous connection of this conversation is still being deleted; try again in a few seconds", err: err}
@@ -232,8 +321,24 @@ func (s *Service) Register(ctx context.Context, conversationID string, req Regis
 	if err := s.meta.PutConnection(ctx, c); err != nil {
 		return View{}, fmt.Errorf("store connection %s: %w", conversationID, err)
 	}
-	s.log.InfoContext(ctx, "connection registered", "conversation_id", conversationID, "mautic_url", mauticURL, "generation", c.Generation)
-	return s.view(c, true), nil
+	s.log.InfoContext(ctx, "connection registered", "conversation_id", conversationID, "mautic_url", mauticURL, "generation", c.Generation, "grant", c.Grant)
+	if c.Status == connection.StatusConnected {
+		s.log.InfoContext(ctx, "connection connected", "conversation_id", conversationID, "grant", c.Grant, "mautic_version", c.MauticVersion)
+		if s.onConnected != nil {
+			s.onConnected(ctx, conversationID)
+		}
+	}
+	return s.view(c, c.Status != connection.StatusConnected), nil
+}
+
+// checkTitle trims a conversation_title and checks it: at most
+// MaxTitleLength characters, no control characters.
+func checkTitle(t string) (string, *Problem) {
+	t = strings.TrimSpace(t)
+	if !utf8.ValidString(t) || utf8.RuneCountInString(t) > MaxTitleLength || strings.ContainsFunc(t, unicode.IsControl) {
+		return "", problem(http.StatusBadRequest, failure.InvalidConversationTitle, failure.InvalidConversationTitle.Message(""))
+	}
+	return t, nil
 }
 
 // nextGeneration returns a generation above prev that a connection deleted
@@ -244,14 +349,27 @@ func nextGeneration(prev int64, now time.Time) int64 {
 	return max(prev+1, now.UnixNano())
 }
 
+// preflighted is what the pre-flight learnt: the client_credentials token,
+// or that Mautic refuses this grant to the credential.
+type preflighted struct {
+	tok     *oauth2.Token
+	refused bool  // unauthorized_client: the pair is right, the grant not allowed
+	err     error // Mautic's answer when refused, for logs
+}
+
 // preflight checks a client id/secret pair (and that the API is enabled)
 // with a side-effect-free client_credentials token request.
-func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecret string) *Problem {
+func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecret string) (preflighted, *Problem) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	_, err := mautic.ClientCredentials(ctx, s.hc, mauticURL, clientID, clientSecret)
+	sent := s.now()
+	tok, err := mautic.ClientCredentials(ctx, s.hc, mauticURL, clientID, clientSecret)
 	if err == nil {
-		return nil
+		if tok.ExpiresIn > 0 {
+			// On the service's clock, as the token manager counts it.
+			tok.Expiry = sent.Add(time.Duration(tok.ExpiresIn) * time.Second)
+		}
+		return preflighted{tok: tok}, nil
 	}
 	var apiErr *mautic.APIError
 	if !errors.As(err, &apiErr) {
@@ -259,14 +377,20 @@ func (s *Service) preflight(ctx context.Context, mauticURL, clientID, clientSecr
 		if errors.As(err, &denied) {
 			// The name resolves to a private, loopback… address: say which
 			// class, never the address (DNS answers stay ours).
-			return &Problem{Status: http.StatusBadRequest, Code: failure.InvalidMauticURL, Message: "mautic_url: " + reason(err) + "; Mautic must be on a public address", err: err}
+			return preflighted{}, &Problem{Status: http.StatusBadRequest, Code: failure.InvalidMauticURL, Message: "mautic_url: " + reason(err) + "; Mautic must be on a public address", err: err}
 		}
-		return &Problem{Status: http.StatusBadRequest, Code: failure.MauticUnreachable, Message: "Mautic could not be reached: " + reason(err), err: err}
+		return preflighted{}, &Problem{Status: http.StatusBadRequest, Code: failure.MauticUnreachable, Message: "Mautic could not be reached: " + reason(err), err: err}
 	}
-	switch {
-	case apiErr.Type == "unauthorized_client":
+	if apiErr.Type == "unauthorized_client" {
 		// The pair is right; this client may only not use this grant.
-		return nil
+		return preflighted{refused: true, err: apiErr}, nil
+	}
+	return preflighted{}, preflightProblem(apiErr)
+}
+
+// preflightProblem is the answer to a pre-flight Mautic refused.
+func preflightProblem(apiErr *mautic.APIError) *Problem {
+	switch {
 	case apiErr.Type == "invalid_client":
 		return &Problem{Status: http.StatusBadRequest, Code: failure.InvalidClientCredentials, Message: "Mautic rejected client_id/client_secret: copy the public and secret key of an OAuth 2 API credential", err: apiErr}
 	case apiErr.Status == http.StatusNotFound:
@@ -328,21 +452,25 @@ func (s *Service) Delete(ctx context.Context, conversationID string) error {
 
 func (s *Service) view(c connection.Connection, withLink bool) View {
 	v := View{
-		ConversationID:  c.ConversationID,
-		Status:          c.Status,
-		MauticURL:       c.MauticURL,
-		ClientID:        c.ClientID,
-		RedirectURI:     s.RedirectURI(c.ConversationID),
-		MauticVersion:   c.MauticVersion,
-		ConnectedAt:     timePtr(c.ConnectedAt),
-		LastSyncAt:      timePtr(c.LastSyncAt),
-		VotesSynced:     c.VotesSynced,
-		ContactsCreated: c.ContactsCreated,
-		VotesSkipped:    c.VotesSkipped,
-		VotesStuck:      c.VotesStuck,
-		LastError:       c.LastError,
+		ConversationID:    c.ConversationID,
+		Status:            c.Status,
+		MauticURL:         c.MauticURL,
+		ClientID:          c.ClientID,
+		RedirectURI:       s.RedirectURI(c.ConversationID),
+		MauticVersion:     c.MauticVersion,
+		Grant:             c.GrantOrDefault(),
+		ConversationTitle: c.ConversationTitle,
+		Segment:           c.Segment,
+		SegmentError:      c.SegmentError,
+		ConnectedAt:       timePtr(c.ConnectedAt),
+		LastSyncAt:        timePtr(c.LastSyncAt),
+		VotesSynced:       c.VotesSynced,
+		ContactsCreated:   c.ContactsCreated,
+		VotesSkipped:      c.VotesSkipped,
+		VotesStuck:        c.VotesStuck,
+		LastError:         c.LastError,
 	}
-	if withLink && s.links != nil {
+	if withLink && s.links != nil && c.GrantOrDefault() != connection.GrantClientCredentials {
 		exp := s.now().Add(LinkTTL).UTC().Truncate(time.Second)
 		v.AuthorizeURL = s.base + "/conversations/" + c.ConversationID + "/mautic/authorize?link=" +
 			url.QueryEscape(s.links.Sign(c.ConversationID, c.Generation, exp))
@@ -395,7 +523,8 @@ func (s *Service) BeginAuthorization(ctx context.Context, conversationID, link s
 	if err != nil {
 		return Authorization{}, fmt.Errorf("load connection %s: %w", conversationID, err)
 	}
-	if c.Generation != gen {
+	if c.Generation != gen || c.GrantOrDefault() == connection.GrantClientCredentials {
+		// No link is made for a client_credentials registration.
 		return Authorization{}, problem(http.StatusBadRequest, failure.LinkSuperseded, "the Mautic connection was registered again since this link was made")
 	}
 	state, err := randomToken()
@@ -571,6 +700,7 @@ func (s *Service) CompleteAuthorization(ctx context.Context, conversationID stri
 		}
 	} else {
 		c.MauticVersion = version
+		s.ensureSegment(ctx, mc, &c, nil)
 	}
 	if err := s.meta.PutConnection(ctx, c); err != nil {
 		return Completed{}, fmt.Errorf("store connection %s: %w", conversationID, err)

@@ -8,9 +8,12 @@ package connection
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -30,6 +33,21 @@ const (
 	// StatusNeedsReauthorization: the refresh token was rejected or expired
 	// (or the API is disabled); votes are parked until the author reconnects.
 	StatusNeedsReauthorization Status = "needs_reauthorization"
+)
+
+// Grant is the OAuth2 grant a connection's access tokens come from.
+type Grant string
+
+// The grants a connection may use.
+const (
+	// GrantAuthorizationCode: the author consents in the browser; the
+	// tokens act as that Mautic user and are refreshed with Mautic's
+	// rotating refresh tokens (keepalive keeps idle ones alive).
+	GrantAuthorizationCode Grant = "authorization_code"
+	// GrantClientCredentials: the API credential acts with its own rights,
+	// with no user and no browser; a new access token is asked for at each
+	// expiry, and there is no refresh token to keep alive.
+	GrantClientCredentials Grant = "client_credentials"
 )
 
 // ErrNotFound is returned by stores when the item does not exist (or, for a
@@ -55,6 +73,20 @@ type Connection struct {
 
 	MauticVersion string // from the Mautic-Version header of the probe
 
+	// Grant is how access tokens are obtained; empty in connections stored
+	// before there was a choice, which are GrantAuthorizationCode (see
+	// GrantOrDefault).
+	Grant Grant
+	// ConversationTitle is EJ's title of the conversation, as registered;
+	// the segment is named after it. Optional.
+	ConversationTitle string
+	// Segment is the Mautic segment of the conversation's contacts, nil
+	// until it is made (at connection).
+	Segment *Segment
+	// SegmentError says why the segment could not be made at the last
+	// connection; nil when it was.
+	SegmentError *LastError
+
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ConnectedAt time.Time // zero until connected
@@ -73,6 +105,62 @@ type Connection struct {
 	VotesStuck int64
 
 	LastError *LastError
+}
+
+// GrantOrDefault is c's grant, GrantAuthorizationCode when none is stored.
+func (c Connection) GrantOrDefault() Grant {
+	if c.Grant == "" {
+		return GrantAuthorizationCode
+	}
+	return c.Grant
+}
+
+// Segment is a conversation's segment in its author's Mautic: its contacts,
+// by the conversation's tag and added as they are created.
+type Segment struct {
+	ID    int    `json:"id"`
+	Alias string `json:"alias"`
+	Name  string `json:"name"`
+}
+
+// ConversationTag is the tag every contact of a conversation carries:
+// ej-conversation-{conversation_id}.
+func ConversationTag(conversationID string) string { return "ej-conversation-" + conversationID }
+
+// SegmentAlias is the alias of a conversation's segment: its tag,
+// ej-conversation-{conversation_id}, when that is already an alias as
+// Mautic writes them (lower-case letters, digits, single inner '-'), as
+// EJ's numeric ids are. Mautic cleans every other alias (lower case, runs of
+// other characters to '-'), which would give two conversations one alias
+// ("A_b" and "a-b"): those get the cleaned tag followed by '-' and 8 hex
+// digits of the id's SHA-256.
+func SegmentAlias(conversationID string) string {
+	tag := ConversationTag(conversationID)
+	clean := cleanAlias(tag)
+	if clean == tag {
+		return tag
+	}
+	h := sha256.Sum256([]byte(conversationID))
+	return clean + "-" + hex.EncodeToString(h[:4])
+}
+
+// cleanAlias is Mautic's alias cleaning: lower case, each run of
+// characters other than a-z and 0-9 to one '-', no '-' at either end.
+func cleanAlias(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+			continue
+		}
+		dash = true
+	}
+	return b.String()
 }
 
 // LastError is the most recent problem seen on a connection.

@@ -67,7 +67,13 @@
 //     parked votes share one partition, read in vote id order by a Query.
 //   - A lease holds owner and lease_until. The token manager names its
 //     refresh lease refresh#{conversation_id}, so its pk is
-//     lease#refresh#{conversation_id}.
+//     lease#refresh#{conversation_id}; a client_credentials connection
+//     asks for its tokens under the same lease. The connect flow makes a
+//     conversation's Mautic segment under segment#{conversation_id}.
+//   - A connection item holds the connection's metadata; its grant
+//     (absent: authorization_code), its segment (a map: id, alias, name)
+//     and segment_error (a map like last_error) are written whole by
+//     PutConnection, never by the counters' updates.
 //
 // DeleteConnection removes the connection item only: a conversation's
 // contact records and parked votes stay.

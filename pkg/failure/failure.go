@@ -29,8 +29,14 @@ const (
 	MauticUnreachable        Code = "mautic_unreachable"
 	MauticRejected           Code = "mautic_rejected"
 	MauticAPIDisabled        Code = "mautic_api_disabled"
-	Conflict                 Code = "conflict"
-	NotFound                 Code = "not_found"
+	// The grant and title of a registration, and the client_credentials
+	// check.
+	InvalidGrantType            Code = "invalid_grant_type"
+	InvalidConversationTitle    Code = "invalid_conversation_title"
+	ClientCredentialsNotAllowed Code = "client_credentials_not_allowed"
+	ClientCredentialsForbidden  Code = "client_credentials_forbidden"
+	Conflict                    Code = "conflict"
+	NotFound                    Code = "not_found"
 	// The API itself.
 	MissingAPIKey    Code = "missing_api_key"
 	InvalidAPIKey    Code = "invalid_api_key"
@@ -65,6 +71,10 @@ const (
 	MauticTokenUnavailable      Code = "mautic_token_unavailable"
 	MauticUnavailable           Code = "mautic_unavailable"
 	VotesStuck                  Code = "votes_stuck"
+	ClientCredentialsRejected   Code = "client_credentials_rejected"
+	SegmentAddFailed            Code = "segment_add_failed"
+	// A connection's segment_error.
+	SegmentUnavailable Code = "segment_unavailable"
 )
 
 // Entry is what the catalog says of a code.
@@ -119,7 +129,11 @@ var catalog = map[Code]Entry{
 		WhatPT: "O Mautic respondeu que a API está desativada.", WhatEN: "Mautic answered that its API is disabled.",
 		NextPT: "Em Mautic → Configurações → Configurações da API, ative a API, limpe o cache do Mautic e conecte de novo.", NextEN: "In Mautic → Configuration → API Settings, enable the API, clear Mautic's cache and connect again.",
 	}},
-	Conflict: {Status: http.StatusConflict, Message: "the previous connection of this conversation is still being deleted; try again in a few seconds"},
+	InvalidGrantType:            {Status: http.StatusBadRequest, Message: "grant must be authorization_code (the default), client_credentials or auto"},
+	InvalidConversationTitle:    {Status: http.StatusBadRequest, Message: "conversation_title must be at most 200 characters of text, without control characters"},
+	ClientCredentialsNotAllowed: {Status: http.StatusBadRequest, Message: "Mautic does not allow the client_credentials grant for this API credential: allow it on the credential, or register with grant authorization_code or auto"},
+	ClientCredentialsForbidden:  {Status: http.StatusBadRequest, Message: "Mautic gave this API credential a client_credentials token but refused to write with it: check the credential's permissions, or register with grant authorization_code or auto"},
+	Conflict:                    {Status: http.StatusConflict, Message: "the previous connection of this conversation is still being deleted; try again in a few seconds"},
 	NotFound: {Status: http.StatusNotFound, Message: "no Mautic connection for this conversation", Page: &Page{
 		TitlePT: "Conexão não encontrada", TitleEN: "Connection not found",
 		WhatPT: "Esta conversa não tem mais uma conexão com o Mautic.", WhatEN: "This conversation no longer has a Mautic connection.",
@@ -224,13 +238,16 @@ var catalog = map[Code]Entry{
 	MauticTokenUnavailable:      {Status: 0, Message: "could not get an access token"},
 	MauticUnavailable:           {Status: 0, Message: "Mautic did not answer or answered with an error; the votes are retried"},
 	VotesStuck:                  {Status: 0, Message: "votes still failed after the retry horizon and were set aside; they are sent again when the conversation is connected again"},
+	ClientCredentialsRejected:   {Status: 0, Message: "Mautic refused this connection's API credential (client_credentials): it was deleted, its secret changed or its client_credentials grant was removed; register the credential again with a new PUT; votes are kept until then"},
+	SegmentAddFailed:            {Status: 0, Message: "new contacts could not be added to the conversation's segment; they carry the conversation's tag, which the segment's filter picks up when Mautic's segment job runs"},
+	SegmentUnavailable:          {Status: 0, Message: "the conversation's segment could not be made in Mautic; contacts still get the conversation's tag, and the segment is tried again at the next connection (PUT or reconnection)"},
 }
 
 // Connected is the page of a completed authorization.
 var Connected = Page{
 	TitlePT: "Mautic conectado", TitleEN: "Mautic connected",
-	WhatPT: "A partir de agora, cada participante que votar nesta conversa vira um contato no seu Mautic, com as tags ej e ej-conversation.",
-	WhatEN: "From now on, every participant who votes in this conversation becomes a contact in your Mautic, tagged ej and ej-conversation.",
+	WhatPT: "A partir de agora, cada participante que votar nesta conversa vira um contato no seu Mautic, com as tags ej e ej-conversation, no segmento “EJ: …” da conversa.",
+	WhatEN: "From now on, every participant who votes in this conversation becomes a contact in your Mautic, tagged ej and ej-conversation, in the conversation's segment “EJ: …”.",
 	NextPT: "Você pode fechar esta página.", NextEN: "You can close this page.",
 }
 

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,19 +12,30 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/testbackend"
 )
 
 // TestBrowser drives a real headless Chromium through the author's path:
 // EJ's authorize_url → the simulated Mautic's login form and consent page →
-// our callback → the success page; and through a Deny, which Mautic never
-// sends back to us. One browser serves both, each in its own profile.
+// our callback → the success page, then again after EJ registers the same
+// credential anew (Mautic 7.0 remembers the consent and sends the browser
+// straight back; 5.1 asks again); and through a Deny, which Mautic never
+// sends back to us. One browser serves them all, each in its own profile,
+// on both Mautic versions.
 func TestBrowser(t *testing.T) {
 	browserCtx := startChromium(t)
+	forVersions(t, func(t *testing.T, version string) { testBrowser(t, browserCtx, version) })
+}
 
-	t.Run("accept", func(t *testing.T) {
-		e := newEnv(t, envOptions{})
-		v := e.register("42", "")
+func testBrowser(t *testing.T, browserCtx context.Context, version string) {
+	t.Run("accept, then reconnect", func(t *testing.T) {
+		e := newEnv(t, envOptions{Sim: mautictest.Options{Version: version}})
+		id, secret := e.client(true)
+		status, v := e.put("42", registerReq(e, id, secret))
+		if status != http.StatusOK {
+			t.Fatalf("PUT: %d %v", status, v)
+		}
 		ctx := newTab(t, browserCtx)
 		if err := chromedp.Do(ctx,
 			chromedp.Navigate(v.str("authorize_url")),
@@ -37,7 +49,7 @@ func TestBrowser(t *testing.T) {
 		); err != nil {
 			t.Fatalf("browser: %v (at %s)", err, location(ctx))
 		}
-		screenshot(t, ctx, "connected.png")
+		screenshot(t, ctx, "connected-"+version+".png")
 		if loc := location(ctx); !strings.HasPrefix(loc, e.Srv.URL+"/conversations/42/mautic/callback?") {
 			t.Errorf("browser ended at %s, want our callback", loc)
 		}
@@ -56,13 +68,57 @@ func TestBrowser(t *testing.T) {
 		if got, want := g.str("status"), "connected"; got != want {
 			t.Errorf("status = %q, want %q", got, want)
 		}
-		if got, want := g.str("mautic_version"), "5.1.0"; got != want {
+		if got, want := g.str("mautic_version"), e.Sim.Version(); got != want {
 			t.Errorf("mautic_version = %q, want %q", got, want)
+		}
+
+		// EJ registers the same credential again; the author connects
+		// again, from a new browser profile (no Mautic session).
+		status, v = e.put("42", registerReq(e, id, secret))
+		if status != http.StatusOK || v.str("status") != "pending_authorization" {
+			t.Fatalf("re-PUT: %d %v", status, v)
+		}
+		consents := e.Sim.Stats().Requests["POST /oauth/v2/authorize"]
+		ctx = newTab(t, browserCtx)
+		steps := []chromedp.Action[chromedp.Void]{
+			chromedp.Navigate(v.str("authorize_url")),
+			chromedp.WaitVisible(chromedp.CSS(`input[name="_username"]`)),
+			chromedp.SendKeys(chromedp.CSS(`input[name="_username"]`), "admin"),
+			chromedp.SendKeys(chromedp.CSS(`input[name="_password"]`), "mautic"),
+			chromedp.Click(chromedp.CSS(`form[name="login"] button[type="submit"]`)),
+		}
+		if version == "5.1" {
+			// 5.1 asks every time; 7.0 sends the browser back at once.
+			steps = append(steps, chromedp.WaitVisible(chromedp.CSS(`input[name="accepted"]`)),
+				chromedp.Click(chromedp.CSS(`input[name="accepted"]`)))
+		}
+		steps = append(steps, chromedp.WaitVisible(chromedp.CSS(`body[data-code] h1`)))
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("browser, reconnecting: %v (at %s)", err, location(ctx))
+		}
+		screenshot(t, ctx, "reconnected-"+version+".png")
+		if got, want := text(t, ctx, "h1"), "Mautic conectado"; got != want {
+			t.Errorf("reconnecting: title = %q, want %q", got, want)
+		}
+		wantConsents := consents + 1
+		if version == "7.0" {
+			wantConsents = consents
+		}
+		if got := e.Sim.Stats().Requests["POST /oauth/v2/authorize"]; got != wantConsents {
+			t.Errorf("consent forms submitted = %d, want %d", got, wantConsents)
+		}
+		e.noteStoredSecret("42")
+		_, g = e.get("42")
+		if got, want := g.str("status"), "connected"; got != want {
+			t.Errorf("after reconnecting: status = %q, want %q", got, want)
+		}
+		if n := len(e.Sim.Segments()); n != 1 {
+			t.Errorf("segments after reconnecting = %d, want 1", n)
 		}
 	})
 
 	t.Run("deny", func(t *testing.T) {
-		e := newEnv(t, envOptions{})
+		e := newEnv(t, envOptions{Sim: mautictest.Options{Version: version}})
 		v := e.register("42", "")
 		ctx := newTab(t, browserCtx)
 		if err := chromedp.Do(ctx,
@@ -78,7 +134,7 @@ func TestBrowser(t *testing.T) {
 		); err != nil {
 			t.Fatalf("browser: %v (at %s)", err, location(ctx))
 		}
-		screenshot(t, ctx, "denied.png")
+		screenshot(t, ctx, "denied-"+version+".png")
 		if body := text(t, ctx, "body"); !strings.Contains(body, "API authorization denied.") {
 			t.Errorf("page text = %q, want Mautic's access_denied answer", body)
 		}

@@ -491,6 +491,18 @@ func (e *env) connect(conv string, authorizeURL string) page {
 	return p
 }
 
+// versions are the Mautic releases the connect flow is tested against:
+// 7.0 remembers consent, so a second authorize by the same user for the
+// same credential comes back at once, with no consent page.
+var versions = []string{"5.1", "7.0"}
+
+// forVersions runs f once per version, each in its own subtest.
+func forVersions(t *testing.T, f func(t *testing.T, version string)) {
+	for _, v := range versions {
+		t.Run("mautic "+v, func(t *testing.T) { f(t, v) })
+	}
+}
+
 func randomString(t testing.TB) string {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {

@@ -18,7 +18,9 @@ import (
 
 // TestConnectHappyPath runs PUT → authorize → Mautic login and consent →
 // callback over HTTP, on http and on https, with and without return_url.
-func TestConnectHappyPath(t *testing.T) {
+func TestConnectHappyPath(t *testing.T) { forVersions(t, testConnectHappyPath) }
+
+func testConnectHappyPath(t *testing.T, version string) {
 	tests := []struct {
 		name         string
 		tls          bool
@@ -33,7 +35,7 @@ func TestConnectHappyPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{TLS: tt.tls, BasePath: tt.basePath})
+			e := newEnv(t, envOptions{TLS: tt.tls, BasePath: tt.basePath, Sim: mautictest.Options{Version: version}})
 			ctx := context.Background()
 			v := e.register("42", tt.returnURL)
 			if got, want := v.str("redirect_uri"), e.Base+"/conversations/42/mautic/callback"; got != want {
@@ -145,7 +147,7 @@ func TestConnectHappyPath(t *testing.T) {
 				if got, want := g.str("status"), "connected"; got != want {
 					t.Errorf("status = %q, want %q", got, want)
 				}
-				if got, want := g.str("mautic_version"), "5.1.0"; got != want {
+				if got, want := g.str("mautic_version"), e.Sim.Version(); got != want {
 					t.Errorf("mautic_version = %q, want %q", got, want)
 				}
 				at, err := time.Parse(time.RFC3339, g.str("connected_at"))
@@ -180,7 +182,9 @@ func TestConnectHappyPath(t *testing.T) {
 
 // TestCallbackFailures proves each way the callback can fail gives the
 // author the right page, and what it leaves in the connection's status.
-func TestCallbackFailures(t *testing.T) {
+func TestCallbackFailures(t *testing.T) { forVersions(t, testCallbackFailures) }
+
+func testCallbackFailures(t *testing.T, version string) {
 	// begin registers 42 and returns a browser that went through
 	// authorize, and the callback URL Mautic sent it to.
 	begin := func(t *testing.T, e *env) (*browser, string) {
@@ -417,6 +421,7 @@ func TestCallbackFailures(t *testing.T) {
 					})
 				}
 			}
+			opts.Sim.Version = version
 			e := newEnv(t, opts)
 			sim.Store(e.Sim)
 			p := tt.run(t, e)
@@ -531,8 +536,10 @@ func TestAuthorizeLinks(t *testing.T) {
 
 // TestDenyNeverReachesUs proves a Deny at Mautic leaves the connection
 // pending, with a fresh authorize_url that still works.
-func TestDenyNeverReachesUs(t *testing.T) {
-	e := newEnv(t, envOptions{})
+func TestDenyNeverReachesUs(t *testing.T) { forVersions(t, testDenyNeverReachesUs) }
+
+func testDenyNeverReachesUs(t *testing.T, version string) {
+	e := newEnv(t, envOptions{Sim: mautictest.Options{Version: version}})
 	v := e.register("42", "")
 	b := e.newBrowser()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -580,8 +587,10 @@ func asConsentError(err error, target **mautictest.ConsentError) bool {
 // TestPageHeaders proves every response of the browser routes (the pages,
 // the redirects, whose URL carries a signed link, a state or a code) is not
 // cached, framed, sniffed or given away as a referrer.
-func TestPageHeaders(t *testing.T) {
-	e := newEnv(t, envOptions{})
+func TestPageHeaders(t *testing.T) { forVersions(t, testPageHeaders) }
+
+func testPageHeaders(t *testing.T, version string) {
+	e := newEnv(t, envOptions{Sim: mautictest.Options{Version: version}})
 	always := map[string]string{
 		"Cache-Control":           "no-store",
 		"Referrer-Policy":         "no-referrer",
@@ -639,8 +648,10 @@ func TestPageHeaders(t *testing.T) {
 // TestSplitFunctions runs the happy path with each route served by its own
 // Service, as the connections, authorize and callback functions are: the
 // callback's knows neither the link key nor the API keys.
-func TestSplitFunctions(t *testing.T) {
-	e := newEnv(t, envOptions{Split: true})
+func TestSplitFunctions(t *testing.T) { forVersions(t, testSplitFunctions) }
+
+func testSplitFunctions(t *testing.T, version string) {
+	e := newEnv(t, envOptions{Split: true, Sim: mautictest.Options{Version: version}})
 	v := e.register("42", "")
 	if p := e.connect("42", v.str("authorize_url")); p.Code() != "connected" {
 		t.Fatalf("callback page %q (status %d), want connected", p.Code(), p.Status)
@@ -652,8 +663,10 @@ func TestSplitFunctions(t *testing.T) {
 
 // TestConcurrentCallbacks proves a state is used once even when the same
 // callback arrives several times at once: one exchange, one success.
-func TestConcurrentCallbacks(t *testing.T) {
-	e := newEnv(t, envOptions{})
+func TestConcurrentCallbacks(t *testing.T) { forVersions(t, testConcurrentCallbacks) }
+
+func testConcurrentCallbacks(t *testing.T, version string) {
+	e := newEnv(t, envOptions{Sim: mautictest.Options{Version: version}})
 	v := e.register("42", "")
 	b := e.newBrowser()
 	cb := e.consent(b.authorize(v.str("authorize_url")))
@@ -690,7 +703,9 @@ func TestConcurrentCallbacks(t *testing.T) {
 // TestProbeDoesNotFollowRedirects proves the first API call after the
 // exchange does not follow a redirect (which would carry the new access
 // token to wherever it points), and that such a Mautic is reported.
-func TestProbeDoesNotFollowRedirects(t *testing.T) {
+func TestProbeDoesNotFollowRedirects(t *testing.T) { forVersions(t, testProbeDoesNotFollowRedirects) }
+
+func testProbeDoesNotFollowRedirects(t *testing.T, version string) {
 	var elsewhere atomic.Int32
 	var leaked atomic.Value
 	evil := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -700,6 +715,7 @@ func TestProbeDoesNotFollowRedirects(t *testing.T) {
 		_, _ = io.WriteString(w, `{"total":"0","contacts":{}}`)
 	}))
 	e := newEnv(t, envOptions{
+		Sim:   mautictest.Options{Version: version},
 		Allow: evil, // reachable, as any public server would be
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
 			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -734,14 +750,16 @@ func httptestServer(t *testing.T, h http.Handler) string {
 // TestRegisterDuringExchange proves that credentials registered again (or
 // deleted) while the callback exchanges its code are not overwritten by the
 // callback.
-func TestRegisterDuringExchange(t *testing.T) {
+func TestRegisterDuringExchange(t *testing.T) { forVersions(t, testRegisterDuringExchange) }
+
+func testRegisterDuringExchange(t *testing.T, version string) {
 	for _, action := range []string{"re-PUT", "DELETE"} {
 		t.Run(action, func(t *testing.T) {
 			var e *env
 			var newSecret string
 			once := make(chan struct{}, 1)
 			once <- struct{}{}
-			e = newEnv(t, envOptions{WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+			e = newEnv(t, envOptions{Sim: mautictest.Options{Version: version}, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
 				return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					resp, err := rt.RoundTrip(r)
 					if r.URL.Path != "/oauth/v2/token" || grantType(r) != "authorization_code" {
@@ -810,7 +828,9 @@ func grantType(r *http.Request) string {
 // TestReturnURLKeepsQuery proves the redirect back to EJ appends
 // mautic=connected to return_url's query as it was written: nothing is
 // dropped, re-encoded or re-sorted, and a fragment stays last.
-func TestReturnURLKeepsQuery(t *testing.T) {
+func TestReturnURLKeepsQuery(t *testing.T) { forVersions(t, testReturnURLKeepsQuery) }
+
+func testReturnURLKeepsQuery(t *testing.T, version string) {
 	const base = "https://ej.example.org/c/42"
 	tests := []struct{ returnURL, want string }{
 		{base, base + "?mautic=connected"},
@@ -825,7 +845,7 @@ func TestReturnURLKeepsQuery(t *testing.T) {
 		{base + "?a=1#tools?x=1&y", base + "?a=1&mautic=connected#tools?x=1&y"},
 		{"https://ej.example.org/c/a%2Fb/", "https://ej.example.org/c/a%2Fb/?mautic=connected"},
 	}
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{Sim: mautictest.Options{Version: version}})
 	for i, tt := range tests {
 		t.Run(tt.returnURL, func(t *testing.T) {
 			conv := fmt.Sprintf("r%d", i)

@@ -150,6 +150,31 @@ func TestOpenAPIConformance(t *testing.T) {
 	e.api(http.MethodDelete, connPath("7"), e.Keys[0], nil)
 	all = append(all, e.Exchanges()...)
 
+	// The grants and the segment.
+	g := newEnv(t, envOptions{})
+	gid, gsecret := g.client(true)
+	noGrant, noGrantSecret := g.client(false)
+	withGrant := func(id, secret, grant, title string) connect.RegisterRequest {
+		r := registerReq(g, id, secret)
+		r.Grant, r.ConversationTitle = grant, title
+		return r
+	}
+	g.put("42", withGrant(gid, gsecret, "client_credentials", "Saúde pública")) // 200 connected, a segment
+	g.put("43", withGrant(noGrant, noGrantSecret, "auto", ""))                  // 200 pending
+	g.put("44", withGrant(noGrant, noGrantSecret, "client_credentials", ""))    // 400
+	g.put("44", withGrant(gid, gsecret, "password", ""))
+	g.put("44", withGrant(gid, gsecret, "auto", strings.Repeat("x", 201)))
+	g.Sim.Deny("POST /api/tags/new")
+	g.put("44", withGrant(gid, gsecret, "client_credentials", ""))
+	g.Sim.Deny("POST /api/segments/new")
+	g.put("45", withGrant(gid, gsecret, "client_credentials", "")) // 200 connected, segment_error
+	g.Sim.Deny()
+	for _, conv := range []string{"42", "43", "45"} {
+		g.get(conv)
+		g.noteStoredSecret(conv)
+	}
+	all = append(all, g.Exchanges()...)
+
 	// https: the Secure cookie.
 	s := newEnv(t, envOptions{TLS: true})
 	vs := s.register("42", "")
@@ -170,7 +195,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			seen[routeKey(route, x)] = true
 			opts := &openapi3filter.Options{
 				IncludeResponseStatus: true,
-				AuthenticationFunc:    bearerAuth(append(e.Keys, s.Keys...)),
+				AuthenticationFunc:    bearerAuth(append(append(e.Keys, s.Keys...), g.Keys...)),
 			}
 			in := &openapi3filter.RequestValidationInput{Request: x.Req, PathParams: params, Route: route, Options: opts}
 			if x.Status < 400 {
@@ -208,6 +233,11 @@ func TestOpenAPIConformance(t *testing.T) {
 			"PUT /conversations/{conversation_id}/mautic 400 mautic_api_disabled",
 			"PUT /conversations/{conversation_id}/mautic 400 mautic_unreachable",
 			"PUT /conversations/{conversation_id}/mautic 413 body_too_large",
+			"PUT /conversations/{conversation_id}/mautic 200 connected",
+			"PUT /conversations/{conversation_id}/mautic 400 invalid_grant_type",
+			"PUT /conversations/{conversation_id}/mautic 400 invalid_conversation_title",
+			"PUT /conversations/{conversation_id}/mautic 400 client_credentials_not_allowed",
+			"PUT /conversations/{conversation_id}/mautic 400 client_credentials_forbidden",
 			"GET /conversations/{conversation_id}/mautic 200 pending_authorization",
 			"GET /conversations/{conversation_id}/mautic 200 connected",
 			"GET /conversations/{conversation_id}/mautic 400 invalid_conversation_id",

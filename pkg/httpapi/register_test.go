@@ -64,6 +64,11 @@ func TestRegisterValidation(t *testing.T) {
 		{"return_url javascript", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = "javascript:alert(1)" }), "invalid_return_url"},
 		{"return_url userinfo", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = "https://ej.example.org@evil.example" }), "invalid_return_url"},
 		{"return_url backslash", "42", valid(func(r *connect.RegisterRequest) { r.ReturnURL = `https://evil.example\@ej.example.org` }), "invalid_return_url"},
+		{"grant unknown", "42", valid(func(r *connect.RegisterRequest) { r.Grant = "password" }), "invalid_grant_type"},
+		{"grant in capitals", "42", valid(func(r *connect.RegisterRequest) { r.Grant = "AUTO" }), "invalid_grant_type"},
+		{"conversation_title too long", "42", valid(func(r *connect.RegisterRequest) { r.ConversationTitle = strings.Repeat("é", 201) }), "invalid_conversation_title"},
+		{"conversation_title with a newline", "42", valid(func(r *connect.RegisterRequest) { r.ConversationTitle = "Saúde\nem Brasília" }), "invalid_conversation_title"},
+		{"conversation_title with a NUL", "42", valid(func(r *connect.RegisterRequest) { r.ConversationTitle = "a\x00b" }), "invalid_conversation_title"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

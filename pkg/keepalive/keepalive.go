@@ -30,12 +30,15 @@ type Refresher interface {
 
 // Report is what one run did.
 type Report struct {
-	Checked     int `json:"checked"`
-	Refreshed   int `json:"refreshed"`
-	Fresh       int `json:"fresh"`       // used recently: left alone
-	NotActive   int `json:"not_active"`  // pending or needing re-authorization
-	Reauthorize int `json:"reauthorize"` // newly flagged needs_reauthorization
-	Failed      int `json:"failed"`      // transient errors; tried again next run
+	Checked   int `json:"checked"`
+	Refreshed int `json:"refreshed"`
+	Fresh     int `json:"fresh"` // used recently: left alone
+	// ClientCredentials counts the connected client_credentials
+	// connections: no refresh token to keep alive, left alone.
+	ClientCredentials int `json:"client_credentials"`
+	NotActive         int `json:"not_active"`  // pending or needing re-authorization
+	Reauthorize       int `json:"reauthorize"` // newly flagged needs_reauthorization
+	Failed            int `json:"failed"`      // transient errors; tried again next run
 
 	// The connections by status once the run is done (the ones it
 	// flagged count as needs_reauthorization): the gauge behind the
@@ -56,7 +59,8 @@ func (r Report) ByStatus() map[connection.Status]int {
 }
 
 // Run refreshes every connected connection whose token was last
-// refreshed more than after ago.
+// refreshed more than after ago. client_credentials connections have no
+// refresh token and are skipped.
 func Run(ctx context.Context, conns Connections, r Refresher, now time.Time, after time.Duration, log *slog.Logger) (Report, error) {
 	if log == nil {
 		log = slog.Default()
@@ -97,6 +101,12 @@ func (x *run) check(ctx context.Context, c connection.Connection) connection.Sta
 	conns, now, log, rep := x.conns, x.now, x.log, &x.rep
 	if c.Status != connection.StatusConnected {
 		rep.NotActive++
+		return c.Status
+	}
+	if c.GrantOrDefault() == connection.GrantClientCredentials {
+		// A new access token is asked for whenever one is needed: nothing
+		// dies while the connection is idle.
+		rep.ClientCredentials++
 		return c.Status
 	}
 	last := c.TokenRefreshedAt

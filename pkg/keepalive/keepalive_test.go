@@ -172,3 +172,67 @@ func TestRun(t *testing.T) {
 		}
 	})
 }
+
+// TestRunSkipsClientCredentials: a client_credentials connection has no
+// refresh token to keep alive, however long idle: keepalive asks Mautic
+// nothing for it, changes nothing, and counts it.
+func TestRunSkipsClientCredentials(t *testing.T) {
+	ctx := context.Background()
+	sim := mautictest.NewServer(mautictest.Options{})
+	t.Cleanup(sim.Close)
+	allow, err := safehttp.ParseAllowlist(sim.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := safehttp.NewClient(safehttp.Options{Allowlist: allow, Timeout: 10 * time.Second})
+	st, err := localstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	for _, c := range []connection.Connection{
+		{ConversationID: "cc", Status: connection.StatusConnected, ConnectedAt: long},
+		{ConversationID: "cc-rejected", Status: connection.StatusNeedsReauthorization, ConnectedAt: long},
+	} {
+		id, secret := sim.CreateClient(nil, true)
+		tok, err := mautic.ClientCredentials(ctx, hc, sim.URL, id, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.MauticURL, c.ClientID, c.Grant = sim.URL, id, connection.GrantClientCredentials
+		if err := st.PutConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutSecret(ctx, c.ConversationID, connection.Secret{ClientSecret: secret, Token: tok}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := st.ListConnections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetStats()
+	tm := tokens.NewManager(tokens.Options{Secrets: st, Leases: st, Refreshed: st, HTTPClient: hc,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rep, err := keepalive.Run(ctx, st, tm, time.Now(), 7*24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (keepalive.Report{Checked: 2, ClientCredentials: 1, NotActive: 1, Connected: 1, NeedsReauthorization: 1}); rep != want {
+		t.Errorf("report = %+v, want %+v", rep, want)
+	}
+	if n := sim.Stats().Total; n != 0 {
+		t.Errorf("requests at Mautic = %d (%v), want 0", n, sim.Stats().Requests)
+	}
+	after, err := st.ListConnections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range after {
+		if after[i].Status != before[i].Status || after[i].LastError != nil || !after[i].TokenRefreshedAt.IsZero() {
+			t.Errorf("%s: status %s → %s, last error %+v, token refreshed at %v; want nothing changed",
+				after[i].ConversationID, before[i].Status, after[i].Status, after[i].LastError, after[i].TokenRefreshedAt)
+		}
+	}
+}

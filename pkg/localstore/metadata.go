@@ -17,23 +17,27 @@ import (
 // fields, so the two convert into each other; a field added to Connection
 // without adding it here stops the build instead of being silently dropped.
 type connectionRecord struct {
-	ConversationID   string                `json:"conversation_id"`
-	Status           connection.Status     `json:"status"`
-	MauticURL        string                `json:"mautic_url"`
-	ClientID         string                `json:"client_id"`
-	ReturnURL        string                `json:"return_url,omitempty"`
-	Generation       int64                 `json:"generation"`
-	MauticVersion    string                `json:"mautic_version,omitempty"`
-	CreatedAt        time.Time             `json:"created_at,omitzero"`
-	UpdatedAt        time.Time             `json:"updated_at,omitzero"`
-	ConnectedAt      time.Time             `json:"connected_at,omitzero"`
-	TokenRefreshedAt time.Time             `json:"token_refreshed_at,omitzero"`
-	LastSyncAt       time.Time             `json:"last_sync_at,omitzero"`
-	VotesSynced      int64                 `json:"votes_synced"`
-	ContactsCreated  int64                 `json:"contacts_created"`
-	VotesSkipped     int64                 `json:"votes_skipped"`
-	VotesStuck       int64                 `json:"votes_stuck,omitempty"`
-	LastError        *connection.LastError `json:"last_error,omitempty"`
+	ConversationID    string                `json:"conversation_id"`
+	Status            connection.Status     `json:"status"`
+	MauticURL         string                `json:"mautic_url"`
+	ClientID          string                `json:"client_id"`
+	ReturnURL         string                `json:"return_url,omitempty"`
+	Generation        int64                 `json:"generation"`
+	MauticVersion     string                `json:"mautic_version,omitempty"`
+	Grant             connection.Grant      `json:"grant,omitempty"`
+	ConversationTitle string                `json:"conversation_title,omitempty"`
+	Segment           *connection.Segment   `json:"segment,omitempty"`
+	SegmentError      *connection.LastError `json:"segment_error,omitempty"`
+	CreatedAt         time.Time             `json:"created_at,omitzero"`
+	UpdatedAt         time.Time             `json:"updated_at,omitzero"`
+	ConnectedAt       time.Time             `json:"connected_at,omitzero"`
+	TokenRefreshedAt  time.Time             `json:"token_refreshed_at,omitzero"`
+	LastSyncAt        time.Time             `json:"last_sync_at,omitzero"`
+	VotesSynced       int64                 `json:"votes_synced"`
+	ContactsCreated   int64                 `json:"contacts_created"`
+	VotesSkipped      int64                 `json:"votes_skipped"`
+	VotesStuck        int64                 `json:"votes_stuck,omitempty"`
+	LastError         *connection.LastError `json:"last_error,omitempty"`
 }
 
 // stateRecord is connection.PendingState as stored (same fields, see

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -29,7 +30,9 @@ func OAuthConfig(mauticURL, clientID, clientSecret, redirectURL string) *oauth2.
 // right but the credential may not use this grant, and api_disabled when
 // the API is off. Errors from Mautic are *APIError (Status 404 means the
 // address is not a Mautic's token endpoint); transport errors are
-// returned as they are.
+// returned as they are. The token's ExpiresIn is the answer's expires_in
+// (its Expiry counts from the answer, on the wall clock), so that a caller
+// can count it on its own clock.
 func ClientCredentials(ctx context.Context, hc *http.Client, mauticURL, clientID, clientSecret string) (*oauth2.Token, error) {
 	cfg := clientcredentials.Config{
 		ClientID:     clientID,
@@ -42,5 +45,14 @@ func ClientCredentials(ctx context.Context, hc *http.Client, mauticURL, clientID
 	if errors.As(err, &re) {
 		return nil, FromRetrieveError(re)
 	}
-	return tok, err
+	if err != nil {
+		return nil, err
+	}
+	switch v := tok.Extra("expires_in").(type) {
+	case float64:
+		tok.ExpiresIn = int64(v)
+	case string:
+		tok.ExpiresIn, _ = strconv.ParseInt(v, 10, 64)
+	}
+	return tok, nil
 }

@@ -552,3 +552,33 @@ func TestSimRedact(t *testing.T) {
 		t.Errorf("Redact(%v) = %q, want it unchanged", plain, got)
 	}
 }
+
+// TestSimClientCredentials: the grant's token carries expires_in as
+// ExpiresIn and no refresh token; a client without the grant gets
+// unauthorized_client, a wrong secret invalid_client.
+func TestSimClientCredentials(t *testing.T) {
+	for _, v := range []string{"5.1", "7.0"} {
+		t.Run(v, func(t *testing.T) {
+			srv := mautictest.NewServer(mautictest.Options{Version: v, AccessTokenLifetime: 30 * time.Minute})
+			t.Cleanup(srv.Close)
+			hc := &http.Client{Timeout: 10 * time.Second}
+			ctx := context.Background()
+			id, secret := srv.CreateClient([]string{simRedirect}, true)
+			tok, err := mautic.ClientCredentials(ctx, hc, srv.URL, id, secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.AccessToken == "" || tok.RefreshToken != "" || tok.ExpiresIn != 1800 {
+				t.Errorf("token: access %v, refresh %v, expires_in %d; want an access token, no refresh token, 1800", tok.AccessToken != "", tok.RefreshToken != "", tok.ExpiresIn)
+			}
+			var apiErr *mautic.APIError
+			noGrant, noGrantSecret := srv.CreateClient([]string{simRedirect}, false)
+			if _, err := mautic.ClientCredentials(ctx, hc, srv.URL, noGrant, noGrantSecret); !errors.As(err, &apiErr) || apiErr.Type != "unauthorized_client" {
+				t.Errorf("client without the grant: %v, want unauthorized_client", err)
+			}
+			if _, err := mautic.ClientCredentials(ctx, hc, srv.URL, id, "wrong"); !errors.As(err, &apiErr) || apiErr.Type != "invalid_client" {
+				t.Errorf("wrong secret: %v, want invalid_client", err)
+			}
+		})
+	}
+}

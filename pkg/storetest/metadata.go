@@ -18,23 +18,28 @@ func fullConnection(id string, now time.Time) connection.Connection {
 		return now.Add(-time.Duration(hoursAgo)*time.Hour + 123456789).In(saoPaulo)
 	}
 	return connection.Connection{
-		ConversationID:   id,
-		Status:           connection.StatusConnected,
-		MauticURL:        "https://mautic.example.org",
-		ClientID:         "client-" + id,
-		ReturnURL:        "https://ej.example.org/conversations/" + id + "/slug/tools/mautic",
-		Generation:       3,
-		MauticVersion:    "5.2.1",
-		CreatedAt:        at(72),
-		UpdatedAt:        at(1),
-		ConnectedAt:      at(48),
-		TokenRefreshedAt: at(24),
-		LastSyncAt:       at(0),
-		VotesSynced:      1200,
-		ContactsCreated:  340,
-		VotesSkipped:     7,
-		VotesStuck:       2,
-		LastError:        &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: at(2)},
+		ConversationID: id,
+		Status:         connection.StatusConnected,
+		MauticURL:      "https://mautic.example.org",
+		ClientID:       "client-" + id,
+		ReturnURL:      "https://ej.example.org/conversations/" + id + "/slug/tools/mautic",
+		Generation:     3,
+		MauticVersion:  "5.2.1",
+		Grant:          connection.GrantClientCredentials,
+		// Accents, quotes and an emoji: a title is free text.
+		ConversationTitle: "Participação \"cidadã\" 🗳️ " + id,
+		Segment:           &connection.Segment{ID: 17, Alias: connection.SegmentAlias(id), Name: "EJ: Participação " + id},
+		SegmentError:      &connection.LastError{Code: "segment_unavailable", Message: "Mautic answered 403", At: at(3)},
+		CreatedAt:         at(72),
+		UpdatedAt:         at(1),
+		ConnectedAt:       at(48),
+		TokenRefreshedAt:  at(24),
+		LastSyncAt:        at(0),
+		VotesSynced:       1200,
+		ContactsCreated:   340,
+		VotesSkipped:      7,
+		VotesStuck:        2,
+		LastError:         &connection.LastError{Code: "mautic_unavailable", Message: "Mautic answered 503", At: at(2)},
 	}
 }
 
@@ -44,10 +49,12 @@ func utcConnection(c connection.Connection) connection.Connection {
 	for _, t := range []*time.Time{&c.CreatedAt, &c.UpdatedAt, &c.ConnectedAt, &c.TokenRefreshedAt, &c.LastSyncAt} {
 		*t = inUTC(*t)
 	}
-	if c.LastError != nil {
-		e := *c.LastError
-		e.At = inUTC(e.At)
-		c.LastError = &e
+	for _, p := range []**connection.LastError{&c.LastError, &c.SegmentError} {
+		if *p != nil {
+			e := **p
+			e.At = inUTC(e.At)
+			*p = &e
+		}
 	}
 	return c
 }
@@ -56,13 +63,20 @@ func equalConnections(a, b connection.Connection) bool {
 	return reflect.DeepEqual(utcConnection(a), utcConnection(b))
 }
 
-// showConnection prints c with its last error, not the error's address.
+// showConnection prints c with its last error, segment and segment error,
+// not their addresses.
 func showConnection(c connection.Connection) string {
-	lastErr := c.LastError
-	c.LastError = nil
+	lastErr, seg, segErr := c.LastError, c.Segment, c.SegmentError
+	c.LastError, c.Segment, c.SegmentError = nil, nil, nil
 	s := fmt.Sprintf("%+v", c)
 	if lastErr != nil {
 		s += fmt.Sprintf(" LastError:%+v", *lastErr)
+	}
+	if seg != nil {
+		s += fmt.Sprintf(" Segment:%+v", *seg)
+	}
+	if segErr != nil {
+		s += fmt.Sprintf(" SegmentError:%+v", *segErr)
 	}
 	return s
 }
@@ -113,6 +127,14 @@ func Metadata(t *testing.T, clock Clock, newStore func(t *testing.T) connection.
 		}{
 			{name: "every field", puts: []connection.Connection{full}},
 			{name: "only required fields", puts: []connection.Connection{{ConversationID: "1", Status: connection.StatusPending}}},
+			{name: "authorization_code, a segment and no segment error", puts: []connection.Connection{{
+				ConversationID: "1", Status: connection.StatusConnected, Grant: connection.GrantAuthorizationCode,
+				Segment: &connection.Segment{ID: 1, Alias: "ej-conversation-1", Name: "EJ: conversa 1"},
+			}}},
+			{name: "a segment error and no segment", puts: []connection.Connection{{
+				ConversationID: "1", Status: connection.StatusConnected,
+				SegmentError: &connection.LastError{Code: "segment_unavailable", Message: "no permission", At: now},
+			}}},
 			{name: "last error without time", puts: []connection.Connection{{
 				ConversationID: "1", Status: connection.StatusNeedsReauthorization,
 				LastError: &connection.LastError{Code: "invalid_grant", Message: "refresh token rejected"},

@@ -87,12 +87,14 @@ type Manager struct {
 
 	secretReads atomic.Int64
 	refreshes   atomic.Int64
+	grants      atomic.Int64 // client_credentials tokens asked for
 }
 
 type entry struct {
 	mu       sync.Mutex // one refresh or read at a time in this process
 	clientID string
 	mautic   string
+	grant    connection.Grant
 	tok      *oauth2.Token
 	secret   string // client secret
 }
@@ -130,9 +132,9 @@ func (m *Manager) entry(c connection.Connection) *entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.cache[c.ConversationID]
-	if e == nil || e.clientID != c.ClientID || e.mautic != c.MauticURL {
-		// New, or registered again with other credentials.
-		e = &entry{clientID: c.ClientID, mautic: c.MauticURL}
+	if e == nil || e.clientID != c.ClientID || e.mautic != c.MauticURL || e.grant != c.GrantOrDefault() {
+		// New, or registered again with other credentials or grant.
+		e = &entry{clientID: c.ClientID, mautic: c.MauticURL, grant: c.GrantOrDefault()}
 		m.cache[c.ConversationID] = e
 	}
 	return e
@@ -179,6 +181,11 @@ func (m *Manager) read(ctx context.Context, conversationID string, e *entry) err
 		return fmt.Errorf("read secret of conversation %s: %w", conversationID, err)
 	}
 	if s.Token == nil || s.Token.RefreshToken == "" && s.Token.AccessToken == "" {
+		if e.grant == connection.GrantClientCredentials {
+			// None stored: one is asked for under the lease.
+			e.tok, e.secret = nil, s.ClientSecret
+			return nil
+		}
 		return ErrNoToken
 	}
 	e.tok, e.secret = s.Token, s.ClientSecret
@@ -211,6 +218,9 @@ func (m *Manager) refresh(ctx context.Context, c connection.Connection, e *entry
 	}
 	if usable(e.tok) {
 		return e.tok, nil
+	}
+	if e.grant == connection.GrantClientCredentials {
+		return m.grant(ctx, c, e)
 	}
 	used := e.tok.RefreshToken
 	if used == "" {
@@ -276,8 +286,14 @@ func (m *Manager) Client(tok *oauth2.Token) *http.Client {
 // Refresh rotates c's refresh token now, whatever the access token's
 // expiry (keepalive uses it before an idle connection's refresh token
 // dies). When another process rotated it meanwhile, that counts: no second
-// refresh is made.
+// refresh is made. A client_credentials connection has no refresh token:
+// Refresh does nothing for it.
 func (m *Manager) Refresh(ctx context.Context, c connection.Connection) error {
+	if c.GrantOrDefault() == connection.GrantClientCredentials {
+		// No refresh token to keep alive: a new access token is asked
+		// for whenever one is needed.
+		return nil
+	}
 	e := m.entry(c)
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -140,7 +140,9 @@ func (r *run) write(ctx context.Context, pl *plan) []ContactRecord {
 		}
 	}
 	if len(pl.creates) > 0 {
-		save = append(save, r.createContacts(ctx, pl.creates)...)
+		created := r.createContacts(ctx, pl.creates)
+		r.joinSegment(ctx, created) // segment.go
+		save = append(save, created...)
 	}
 	return save
 }

@@ -130,6 +130,10 @@ func decide(src source, op string, err error) decision {
 func decideToken(err error) decision {
 	reason := prefixed("token", errText(err))
 	switch {
+	case errors.Is(err, tokens.ErrCredentialRejected):
+		// A client_credentials credential deleted or changed: no
+		// authorization to redo, only the credential to register again.
+		return reauthorize(failure.ClientCredentialsRejected, failure.ClientCredentialsRejected.Message(""), err)
 	case errors.Is(err, tokens.ErrNoToken):
 		d := reauthorize(failure.MauticReauthorizationNeeded, reauthorizationMessage, err)
 		d.Recheck = true

@@ -23,6 +23,7 @@ func TestDecide(t *testing.T) {
 		leaseErr   = fmt.Errorf("acquire the conversation's lease: %w", storeErr)
 		reserved   = &reservedUntil{until: time.Unix(1e9, 0)}
 		reauth     = fmt.Errorf("refresh: %w", tokens.ErrReauthorize)
+		rejected   = fmt.Errorf("client_credentials: %w", tokens.ErrCredentialRejected)
 		grant      = &mautic.APIError{Kind: mautic.KindReauthorize, Status: 400, Type: "invalid_grant", Message: "refresh token expired"}
 		disabled   = &mautic.APIError{Kind: mautic.KindAPIDisabled, Status: 403, Type: "api_disabled", Message: "API disabled"}
 		refusedTok = &mautic.APIError{Kind: mautic.KindPermanent, Status: 400, Type: "invalid_client", Message: "bad client"}
@@ -67,6 +68,8 @@ func TestDecide(t *testing.T) {
 		{"token: never authorized", fromToken, "", tokens.ErrNoToken, recheck},
 		{"token: refresh refused", fromToken, "", reauth, parkFor(failure.MauticReauthorizationNeeded, reauthMsg, reauth)},
 		{"token: invalid_grant", fromToken, "", grant, parkFor(failure.MauticReauthorizationNeeded, reauthMsg, grant)},
+		{"token: credential rejected", fromToken, "", rejected, parkFor(failure.ClientCredentialsRejected, failure.ClientCredentialsRejected.Message(""), rejected)},
+		{"call: credential rejected", fromMautic, "create contacts", &tokenError{rejected}, parkFor(failure.ClientCredentialsRejected, failure.ClientCredentialsRejected.Message(""), rejected)},
 		{"token: api disabled", fromToken, "", disabled, parkFor(failure.MauticAPIDisabled, disabledMsg, disabled)},
 		{"token: refresh busy", fromToken, "", tokens.ErrRefreshBusy, decision{Outcome: Retry, Reason: "token: " + tokens.ErrRefreshBusy.Error(), cause: tokens.ErrRefreshBusy}},
 		{"token: unavailable", fromToken, "", down, decision{Outcome: Retry, Reason: "token: " + down.Error(), cause: down,

@@ -230,6 +230,9 @@ const (
 	batchNew  = "POST /api/contacts/batch/new"
 	batchEdit = "PATCH /api/contacts/batch/edit"
 	tokenURL  = "POST /oauth/v2/token"
+	// segAdd puts new contacts in the conversation's segment: one call
+	// per batch/new.
+	segAdd = "POST /api/segments/{id}/contacts/add"
 )
 
 // t0 is when the test votes are cast.

@@ -44,8 +44,11 @@ func TestProcess(t *testing.T) {
 		if got, want := calls[batchNew], 3+1; got != want {
 			t.Errorf("batch/new calls = %d, want %d (450 → 3 in a, 3 → 1 in b)", got, want)
 		}
-		if got := e.sim.Stats().Total; got != 4 {
-			t.Errorf("Mautic calls = %d (%v), want 4", got, calls)
+		if got, want := calls[segAdd], 3+1; got != want {
+			t.Errorf("segment adds = %d, want %d (one per batch/new: 200 ids a call)", got, want)
+		}
+		if got := e.sim.Stats().Total; got != 8 {
+			t.Errorf("Mautic calls = %d (%v), want 8", got, calls)
 		}
 		if got := len(e.sim.Contacts()); got != 453 {
 			t.Errorf("contacts = %d, want 453", got)
@@ -143,9 +146,9 @@ func TestProcess(t *testing.T) {
 			vote{id: "2", conv: "y", pid: "bia-y", phone: phone(2), mauticID: 99999},
 		))
 		wantOutcomes(t, res, votes.Done)
-		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1}
+		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1, segAdd: 1}
 		if calls := e.calls(); !reflect.DeepEqual(calls, want) {
-			t.Errorf("calls = %v, want %v: one read of both ids, one batch/edit (the known one) and one batch/new (the stale one)", calls, want)
+			t.Errorf("calls = %v, want %v: one read of both ids, one batch/edit (the known one), one batch/new (the stale one) and its segment add", calls, want)
 		}
 		contacts := e.sim.Contacts()
 		if len(contacts) != 2 {
@@ -491,8 +494,8 @@ func TestTakeOver(t *testing.T) {
 		created   bool
 		wantCalls map[string]int
 	}{
-		{"the dead worker's contact is found and updated", true, map[string]int{"GET /api/contacts": 1, batchEdit: 1}},
-		{"with no contact left behind, one is created", false, map[string]int{"GET /api/contacts": 1, batchNew: 1}},
+		{"the dead worker's contact is found and updated", true, map[string]int{"GET /api/contacts": 1, batchEdit: 1, segAdd: 1}},
+		{"with no contact left behind, one is created", false, map[string]int{"GET /api/contacts": 1, batchNew: 1, segAdd: 1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := setup(t, tt.created)
@@ -864,9 +867,9 @@ func TestMauticIDIsNotTrusted(t *testing.T) {
 			t.Errorf("summary created %d updated %d synced %d skipped %d mautic_ids ignored %d, want 2 3 5 1 2",
 				sum.ContactsCreated, sum.ContactsUpdated, sum.Synced, sum.Skipped, sum.MauticIDsIgnored)
 		}
-		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1}
+		want := map[string]int{"GET /api/contacts": 1, batchEdit: 1, batchNew: 1, segAdd: 1}
 		if got := e.calls(); !reflect.DeepEqual(got, want) {
-			t.Errorf("calls = %v, want %v: one search for every mautic_id, one edit, one create", got, want)
+			t.Errorf("calls = %v, want %v: one search for every mautic_id, one edit, one create and its segment add", got, want)
 		}
 	})
 

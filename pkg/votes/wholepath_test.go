@@ -119,18 +119,27 @@ func TestWholePathOverHTTP(t *testing.T) {
 			nConvs := int64(len(convs))
 			// Mautic: at most one batch/new and one batch/edit per
 			// conversation per Process call (≤ 200 new and ≤ 200 changed
-			// participants in each); no token request (the token from
-			// the callback is fresh).
-			if got, limit := int64(stats.Total), 2*nConvs*processCalls; got > limit {
-				t.Errorf("Mautic calls = %d, want ≤ %d (2 per conversation per batch)", got, limit)
+			// participants in each), and one segment add per batch/new
+			// (the new contacts join the conversation's segment); no token
+			// request (the token from the callback is fresh).
+			segAdds := int64(stats.Requests[segAdd])
+			contactWrites := int64(stats.Total) - segAdds
+			if got, limit := contactWrites, 2*nConvs*processCalls; got > limit {
+				t.Errorf("contact-writing Mautic calls = %d, want ≤ %d (2 per conversation per batch)", got, limit)
+			}
+			if got, limit := segAdds, int64(stats.Requests[batchNew]); got > limit || got > nConvs*processCalls {
+				t.Errorf("segment adds = %d, want ≤ one per batch/new (%d) and per conversation per batch (%d)", got, limit, nConvs*processCalls)
 			}
 			if batch >= 1000 {
 				// W1 in batches of 1,000: each conversation's new
-				// participants in one batch/new, then the second batch's
-				// changes in one batch/edit (with seed 10, nobody votes
-				// first in the last 100 messages).
-				if got := per(int64(stats.Total)); got > 4 {
-					t.Errorf("Mautic calls per 1,000 votes = %.1f, want ≤ 4", got)
+				// participants in one batch/new (and one segment add),
+				// then the second batch's changes in one batch/edit (with
+				// seed 10, nobody votes first in the last 100 messages).
+				if got := per(contactWrites); got > 4 {
+					t.Errorf("contact-writing Mautic calls per 1,000 votes = %.1f, want ≤ 4", got)
+				}
+				if got := per(segAdds); got > float64(nConvs*processCalls) {
+					t.Errorf("segment adds per 1,000 votes = %.1f, want ≤ %d (one per batch and conversation)", got, nConvs*processCalls)
 				}
 			}
 			// Secrets Manager: one read per connection in one container.
@@ -178,6 +187,7 @@ func TestWholePathOverHTTP(t *testing.T) {
 			}
 			votesN := float64(g.Unique)
 			figures[prefix+"mautic_calls_per_1000_votes"] = per(int64(stats.Total))
+			figures[prefix+"mautic_segment_adds_per_1000_votes"] = per(segAdds)
 			figures[prefix+"dynamodb_write_items_per_vote"] = float64(writeItems) / votesN
 			figures[prefix+"dynamodb_write_requests_per_vote"] = float64(writes) / votesN
 			figures[prefix+"dynamodb_read_items_per_vote"] = float64(readItems) / votesN

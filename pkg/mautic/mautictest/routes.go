@@ -143,6 +143,8 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rt *route, args [
 		return
 	}
 	switch {
+	case s.deniedRoute(rt):
+		s.accessDenied(w)
 	case rt != nil:
 		rt.api(s, w, r, &apiCall{body: body, args: args, token: tok})
 	case wrongMethod:

@@ -120,6 +120,9 @@ type Sim struct {
 	// approvals are 7.0's remembered consents, by client public id + " " +
 	// user; always empty on 5.1.
 	approvals map[string]bool
+	// denied are the API routes answered 403 (Deny), by method and
+	// pattern.
+	denied map[string]bool
 	// tagDescriptions holds the descriptions set by POST /api/tags/new,
 	// by tag id (absent: null).
 	tagDescriptions map[int]string
