@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -288,4 +290,34 @@ func total(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// DeadLetterQueueURL is the URL of the dead-letter queue of queueURL's
+// redrive policy, or "" when it has none.
+func DeadLetterQueueURL(ctx context.Context, c *sqs.Client, queueURL string) (string, error) {
+	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &queueURL,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameRedrivePolicy}})
+	if err != nil {
+		return "", fmt.Errorf("read the redrive policy of %s: %w", queueURL, err)
+	}
+	raw := out.Attributes[string(types.QueueAttributeNameRedrivePolicy)]
+	if raw == "" {
+		return "", nil
+	}
+	var policy struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+	}
+	if err := json.Unmarshal([]byte(raw), &policy); err != nil {
+		return "", fmt.Errorf("the redrive policy of %s: %w", queueURL, err)
+	}
+	// arn:aws:sqs:REGION:ACCOUNT:NAME
+	parts := strings.Split(policy.DeadLetterTargetArn, ":")
+	if len(parts) != 6 || parts[2] != "sqs" {
+		return "", fmt.Errorf("the redrive policy of %s names %q, not an SQS queue", queueURL, policy.DeadLetterTargetArn)
+	}
+	u, err := c.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(parts[5]), QueueOwnerAWSAccountId: aws.String(parts[4])})
+	if err != nil {
+		return "", fmt.Errorf("find the dead-letter queue %s: %w", parts[5], err)
+	}
+	return aws.ToString(u.QueueUrl), nil
 }
