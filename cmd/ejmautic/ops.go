@@ -10,10 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -377,65 +377,86 @@ func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// runRedrive moves dead-lettered votes back to the queue.
+// runRedrive moves dead-lettered votes back to the queue, each at most
+// once, skipping those that can never succeed as they are, and prints
+// what it moved and skipped, by reason.
 func runRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", ".ejmautic", "embedded store of a stopped `ejmautic serve`")
 	queueURL := fs.String("queue-url", "", "SQS votes queue (with --dlq-url; AWS env applies)")
 	dlqURL := fs.String("dlq-url", "", "SQS dead-letter queue")
-	dryRun := fs.Bool("dry-run", false, "list what would move, by reason, and move nothing")
+	dryRun := fs.Bool("dry-run", false, "list what would move and what would be skipped, by reason, and move nothing")
+	includeMalformed := fs.Bool("include-malformed", false, "move malformed messages and unsupported versions too (after the consumer was upgraded to read them)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ejmautic redrive [--data-dir DIR | --queue-url URL --dlq-url URL] [--dry-run] [--include-malformed]")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	reasons := map[string]int{}
-	moved := 0
 	if *queueURL != "" || *dlqURL != "" {
 		if *queueURL == "" || *dlqURL == "" {
 			return errors.New("--queue-url and --dlq-url go together")
+		}
+		if sqsqueue.IsFIFO(*queueURL) != sqsqueue.IsFIFO(*dlqURL) {
+			return errors.New("--queue-url and --dlq-url must both be FIFO queues (.fifo) or both standard")
 		}
 		cfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return fmt.Errorf("aws config: %w", err)
 		}
 		q := &sqsqueue.Queue{Client: sqs.NewFromConfig(cfg), URL: *queueURL, DLQURL: *dlqURL}
-		res, err := q.Redrive(ctx, *dryRun, func(n int) { fmt.Fprintf(stderr, "\r%d messages", n) })
-		if err != nil {
-			return err
+		res, err := q.Redrive(ctx, sqsqueue.RedriveOptions{DryRun: *dryRun, IncludeMalformed: *includeMalformed,
+			Progress: func(m, s int) { fmt.Fprintf(stderr, "\r%d moved, %d skipped", m, s) }})
+		if total(res.Moved)+total(res.Skipped) > 0 {
+			fmt.Fprintln(stderr)
 		}
-		reasons, moved = res.Reasons, res.Moved
-	} else {
-		st, err := localstore.Open(*dataDir)
-		if err != nil {
-			return err
+		printRedrive(stdout, res.Moved, res.Skipped, *dryRun)
+		if res.Returned > 0 {
+			fmt.Fprintf(stdout, "%d messages came back to the dead-letter queue during this run (moved once, failed again): left there\n", res.Returned)
 		}
-		defer st.Close()
-		dead, err := st.DeadLetters(ctx)
-		if err != nil {
-			return err
+		if res.Unread > 0 {
+			fmt.Fprintf(stdout, "%d messages in the dead-letter queue were not read: they arrived, or came back failing again, after this run read the %d it started with\n", res.Unread, res.AtStart)
 		}
-		for _, d := range dead {
-			reasons[d.Reason]++
-		}
-		moved = len(dead)
-		if !*dryRun {
-			if moved, err = st.Redrive(ctx); err != nil {
-				return err
-			}
-		}
+		return err
 	}
-	keys := make([]string, 0, len(reasons))
-	for r := range reasons {
-		keys = append(keys, r)
+	st, err := localstore.Open(*dataDir)
+	if err != nil {
+		return err
 	}
-	sort.Strings(keys)
-	for _, r := range keys {
-		fmt.Fprintf(stdout, "%6d  %s\n", reasons[r], r)
+	defer st.Close()
+	res, err := st.Redrive(ctx, localstore.RedriveOptions{DryRun: *dryRun, IncludeMalformed: *includeMalformed})
+	if err != nil {
+		return err
 	}
+	printRedrive(stdout, res.Moved, res.Skipped, *dryRun)
+	return nil
+}
+
+// printRedrive prints what a redrive moved and skipped, by reason.
+func printRedrive(w io.Writer, moved, skipped map[string]int, dryRun bool) {
 	verb := "moved back to the queue"
-	if *dryRun {
+	if dryRun {
 		verb = "would move (dry run)"
 	}
-	fmt.Fprintf(stdout, "%d messages %s\n", moved, verb)
-	return nil
+	for _, r := range slices.Sorted(maps.Keys(moved)) {
+		fmt.Fprintf(w, "%6d  %s\n", moved[r], r)
+	}
+	fmt.Fprintf(w, "%d messages %s\n", total(moved), verb)
+	if len(skipped) == 0 {
+		return
+	}
+	for _, r := range slices.Sorted(maps.Keys(skipped)) {
+		fmt.Fprintf(w, "%6d  %s\n", skipped[r], r)
+	}
+	fmt.Fprintf(w, "%d messages skipped: they can never succeed as they are (fix the producer, or upgrade the consumer and pass --include-malformed)\n", total(skipped))
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

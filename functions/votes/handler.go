@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -46,18 +45,14 @@ type handler struct {
 func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	msgs := make([]queue.Received, len(ev.Records))
 	for i, r := range ev.Records {
-		rc, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
-		msgs[i] = queue.Received{Message: votes.Message{ID: r.MessageId, Body: []byte(r.Body), ReceiveCount: max(rc, 1)}, Handle: r.ReceiptHandle}
 		attrs := make(map[string]string, len(r.MessageAttributes))
 		for k, a := range r.MessageAttributes {
 			if a.StringValue != nil {
 				attrs[k] = *a.StringValue
 			}
 		}
-		msgs[i].Carried, msgs[i].FirstSeen = sqsqueue.Carried(attrs, r.Attributes)
+		msgs[i] = sqsqueue.Received(r.MessageId, r.ReceiptHandle, r.Body, attrs, r.Attributes)
 	}
-	results, sum := h.proc.Process(ctx, queue.Messages(msgs))
-	plan := h.policy.Plan(msgs, results, h.now())
 
 	var resp events.SQSEventResponse
 	fail := func(id string) {
@@ -66,6 +61,22 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	// Settling must happen even if the invocation's deadline is near.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	// Carried forward on a FIFO queue with a back-off that has not ended:
+	// hidden until it ends, not processed.
+	msgs, later := queue.Defer(msgs, h.now())
+	if len(later) > 0 {
+		if err := h.queue.Retry(sctx, later); err != nil {
+			h.log.WarnContext(ctx, "hide messages until their back-off ends", "err", err)
+		}
+		for _, r := range later {
+			fail(r.ID)
+		}
+		if len(msgs) == 0 {
+			return resp, nil
+		}
+	}
+	results, sum := h.proc.Process(ctx, queue.Messages(msgs))
+	plan := h.policy.Plan(msgs, results, h.now())
 	stuckVotes, stuckMsgs := 0, 0
 	if len(plan.Stuck) > 0 {
 		parker := h.parker

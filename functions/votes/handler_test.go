@@ -337,4 +337,40 @@ func TestHandle(t *testing.T) {
 			t.Errorf("EMF line = %q, want VotesStuck 2", out.String())
 		}
 	})
+
+	t.Run("FIFO: a message carried forward early is hidden until its back-off ends; dead letters keep group and redrive mark", func(t *testing.T) {
+		h, rec, srv, _ := setup(t)
+		ev := loadEvent(t, "sqs-mixed.json")
+		notBefore := eventsFirstSeen.Add(time.Minute + 90*time.Second).UTC().Format(time.RFC3339Nano)
+		run := "redrive-1"
+		for i := range ev.Records {
+			r := &ev.Records[i]
+			r.Attributes["MessageGroupId"] = "42:" + r.MessageId
+			r.MessageAttributes = map[string]events.SQSMessageAttribute{sqsqueue.AttrRedriveRun: {StringValue: &run, DataType: "String"}}
+			if r.MessageId == "m1" {
+				r.MessageAttributes[sqsqueue.AttrNotBefore] = events.SQSMessageAttribute{StringValue: &notBefore, DataType: "String"}
+			}
+		}
+		resp, err := h.Handle(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := failures(resp), []string{"m1"}; !slices.Equal(got, want) {
+			t.Errorf("failures = %v, want %v (deferred, left on the queue)", got, want)
+		}
+		if len(rec.retry) != 1 || rec.retry[0].ID != "m1" || rec.retry[0].After != 90*time.Second {
+			t.Errorf("visibility changes = %+v, want m1 hidden for the 90 s left of its back-off", rec.retry)
+		}
+		for _, d := range rec.dead {
+			if d.GroupID != "42:"+d.ID || d.RedriveRun != run {
+				t.Errorf("dead letter %s: group %q, redrive run %q; want 42:%s, %s", d.ID, d.GroupID, d.RedriveRun, d.ID, run)
+			}
+		}
+		if len(rec.dead) != 2 {
+			t.Errorf("dead letters = %d, want 2", len(rec.dead))
+		}
+		if st, err := srv.Store.GetConnection(ctx, "42"); err != nil || st.VotesSynced != 2 {
+			t.Errorf("votes synced = %d, %v; want m2's 2: m1's vote waits for its back-off", st.VotesSynced, err)
+		}
+	})
 }

@@ -756,35 +756,83 @@ func TestTemplateVotesQueue(t *testing.T) {
 			}
 		}
 	})
-	t.Run("event", func(t *testing.T) {
-		events := node(s.raw, "Resources", "VotesFunction", "Properties", "Events")
-		if events == nil || len(events.Content) != 2 {
-			t.Fatalf("VotesFunction Events = %s, want one SQS event", text(events))
-		}
-		ev := events.Content[1]
-		for _, c := range []struct {
-			path []string
-			want string
-		}{
-			{[]string{"Type"}, "SQS"},
-			{[]string{"Properties", "Queue"}, "!GetAtt VotesQueue.Arn"},
-			{[]string{"Properties", "FunctionResponseTypes"}, "[ReportBatchItemFailures]"},
-			{[]string{"Properties", "ScalingConfig", "MaximumConcurrency"}, "!Ref MaximumConcurrency"},
-		} {
-			if got := text(node(ev, c.path...)); got != c.want {
-				t.Errorf("%s = %s, want %s", strings.Join(c.path, "."), got, c.want)
+	for _, qt := range []string{"standard", "fifo"} {
+		fifo := qt == "fifo"
+		raw := s.resolved(t, map[string]string{"QueueType": qt})
+		t.Run("QueueType "+qt, func(t *testing.T) {
+			// Both queues of one type: SQS refuses a standard dead-letter
+			// queue for a FIFO queue, and the other way round.
+			for _, id := range []string{"VotesQueue", "DeadLetterQueue"} {
+				props := node(raw, "Resources", id, "Properties")
+				want := map[bool]string{false: "<missing>", true: "true"}[fifo]
+				if got := text(node(props, "FifoQueue")); got != want {
+					t.Errorf("%s FifoQueue = %s, want %s", id, got, want)
+				}
+				// The consumer gives every message it sends again a
+				// deduplication id of its own; EJ one per vote.
+				want = map[bool]string{false: "<missing>", true: "false"}[fifo]
+				if got := text(node(props, "ContentBasedDeduplication")); got != want {
+					t.Errorf("%s ContentBasedDeduplication = %s, want %s", id, got, want)
+				}
+				if got := text(node(props, "DelaySeconds")); got != "<missing>" {
+					t.Errorf("%s DelaySeconds = %s: a queue-level delay holds back every vote", id, got)
+				}
+				if got := text(node(props, "QueueName")); got != "<missing>" {
+					t.Errorf("%s QueueName = %s, want CloudFormation's name (with .fifo on FIFO)", id, got)
+				}
 			}
+			q := node(raw, "Resources", "VotesQueue", "Properties")
+			if got := text(node(q, "RedrivePolicy", "deadLetterTargetArn")); got != "!GetAtt DeadLetterQueue.Arn" {
+				t.Errorf("RedrivePolicy deadLetterTargetArn = %s", got)
+			}
+			if fifo {
+				for k, want := range map[string]string{"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"} {
+					if got := text(node(q, k)); got != want {
+						t.Errorf("VotesQueue %s = %s, want %s (high-throughput FIFO)", k, got, want)
+					}
+				}
+			}
+
+			events := node(raw, "Resources", "VotesFunction", "Properties", "Events")
+			if events == nil || len(events.Content) != 2 {
+				t.Fatalf("VotesFunction Events = %s, want one SQS event", text(events))
+			}
+			ev := events.Content[1]
+			for _, c := range []struct {
+				path []string
+				want string
+			}{
+				{[]string{"Type"}, "SQS"},
+				{[]string{"Properties", "Queue"}, "!GetAtt VotesQueue.Arn"},
+				{[]string{"Properties", "FunctionResponseTypes"}, "[ReportBatchItemFailures]"},
+				{[]string{"Properties", "ScalingConfig", "MaximumConcurrency"}, "!Ref MaximumConcurrency"},
+			} {
+				if got := text(node(ev, c.path...)); got != c.want {
+					t.Errorf("%s = %s, want %s", strings.Join(c.path, "."), got, c.want)
+				}
+			}
+			// Lambda: at most 10,000 a batch from a standard queue, 10
+			// from a FIFO queue, which takes no batching window.
+			maxBatch := map[bool]int{false: 10000, true: 10}[fifo]
+			batch, err := strconv.Atoi(text(node(ev, "Properties", "BatchSize")))
+			if err != nil || batch < 1 || batch > maxBatch {
+				t.Errorf("BatchSize = %s, want 1 to %d", text(node(ev, "Properties", "BatchSize")), maxBatch)
+			}
+			if w := node(ev, "Properties", "MaximumBatchingWindowInSeconds"); fifo {
+				if w != nil {
+					t.Errorf("MaximumBatchingWindowInSeconds = %s on a FIFO queue, which allows none", text(w))
+				}
+			} else if window, err := strconv.Atoi(text(w)); err != nil || window < 0 || window > 300 || batch > 10 && window < 1 {
+				t.Errorf("MaximumBatchingWindowInSeconds = %s, want 0 to 300 (≥ 1 with BatchSize over 10)", text(w))
+			}
+		})
+	}
+	t.Run("QueueType parameter", func(t *testing.T) {
+		p := s.cf.Parameters["QueueType"]
+		if p.Default != "standard" || fmt.Sprint(p.AllowedValues) != "[standard fifo]" {
+			t.Errorf("QueueType default %v, allowed %v; want standard of [standard fifo]", p.Default, p.AllowedValues)
 		}
-		batch, err := strconv.Atoi(text(node(ev, "Properties", "BatchSize")))
-		if err != nil || batch < 1 || batch > 10000 {
-			t.Errorf("BatchSize = %s, want 1 to 10000", text(node(ev, "Properties", "BatchSize")))
-		}
-		window, err := strconv.Atoi(text(node(ev, "Properties", "MaximumBatchingWindowInSeconds")))
-		if err != nil || window < 0 || window > 300 || batch > 10 && window < 1 {
-			t.Errorf("MaximumBatchingWindowInSeconds = %s, want 0 to 300 (≥ 1 with BatchSize over 10)",
-				text(node(ev, "Properties", "MaximumBatchingWindowInSeconds")))
-		}
-		p := s.cf.Parameters["MaximumConcurrency"]
+		p = s.cf.Parameters["MaximumConcurrency"]
 		if p.MinValue == nil || *p.MinValue < 2 || p.MaxValue == nil || *p.MaxValue > 1000 {
 			t.Errorf("MaximumConcurrency MinValue %v, MaxValue %v; SQS accepts 2 to 1000", deref(p.MinValue), deref(p.MaxValue))
 		}
@@ -982,6 +1030,7 @@ func TestTemplateParameters(t *testing.T) {
 		{"LogRetentionDays", "Number", 30.0},
 		{"PublicBaseUrl", "String", ""},
 		{"ApiReservedConcurrency", "Number", 10.0},
+		{"QueueType", "String", "standard"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, ok := s.cf.Parameters[c.name]

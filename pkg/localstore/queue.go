@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/queue"
 )
 
 // The vote queue is modelled on SQS, so that the consumer that drains SQS
@@ -49,6 +50,9 @@ type QueueMessage struct {
 	// FirstSeen is when its votes were first received, carried forward
 	// with them; zero until the first receive.
 	FirstSeen time.Time
+	// Redrives is how many times a redrive moved it back from the dead
+	// letters.
+	Redrives int
 }
 
 // DeadLetter is a message set aside by DeadLetter, with the reason.
@@ -65,6 +69,9 @@ type queueRecord struct {
 	VisibleAt     int64     `json:"visible_at"` // Unix ns; 0 until first received
 	Carried       int       `json:"carried,omitempty"`
 	FirstSeen     time.Time `json:"first_seen,omitzero"`
+	// Redrives is how many times a redrive moved it back from the dead
+	// letters.
+	Redrives int `json:"redrives,omitempty"`
 }
 
 type deadRecord struct {
@@ -258,7 +265,8 @@ func (s *Store) Carry(ctx context.Context, id string, visibleAt time.Time, attem
 		if err != nil {
 			return err
 		}
-		fresh := queueRecord{Body: r.Body, FirstEnqueued: s.now().UTC(), VisibleAt: unixNano(visibleAt), Carried: attempts, FirstSeen: firstSeen.UTC()}
+		fresh := queueRecord{Body: r.Body, FirstEnqueued: s.now().UTC(), VisibleAt: unixNano(visibleAt), Carried: attempts, FirstSeen: firstSeen.UTC(),
+			Redrives: r.Redrives}
 		if err := putMessage(q, idx, next, fresh); err != nil {
 			return err
 		}
@@ -313,12 +321,33 @@ func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return out, nil
 }
 
-// Redrive moves every dead letter back into the queue, visible at once,
-// under its old id and with its ReceiveCount reset to zero (so a consumer
-// that dead-letters after some receives gives it as many tries again; its
-// carried attempts and first-seen time are dropped too). It reports how
-// many moved.
-func (s *Store) Redrive(ctx context.Context) (n int, err error) {
+// RedriveOptions says what Redrive moves.
+type RedriveOptions struct {
+	// DryRun counts and moves nothing.
+	DryRun bool
+	// IncludeMalformed moves dead letters that can never succeed as they
+	// are (queue.Permanent of queue.DeadKind: malformed, unsupported
+	// version) too.
+	IncludeMalformed bool
+}
+
+// RedriveResult counts what Redrive moved and what it left, by reason.
+type RedriveResult struct {
+	Moved   map[string]int
+	Skipped map[string]int // by kind and reason: "malformed: vote 2: choice: …"
+}
+
+// Redrive moves the dead letters back into the queue, visible at once,
+// under their old ids and with their ReceiveCount reset to zero (so a
+// consumer that dead-letters after some receives gives them as many tries
+// again; their carried attempts and first-seen time are dropped too), and
+// counts the move in their Redrives. It skips those that can never succeed
+// as they are (queue.Permanent) unless opts.IncludeMalformed. It moves
+// what the dead letters held when it started, in one transaction: a
+// consumer draining the queue meanwhile cannot bring a message back into
+// the same run.
+func (s *Store) Redrive(ctx context.Context, opts RedriveOptions) (res RedriveResult, err error) {
+	res = RedriveResult{Moved: map[string]int{}, Skipped: map[string]int{}}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		q, idx, dead := tx.Bucket([]byte(bucketQueue)), tx.Bucket([]byte(bucketQueueVisible)), tx.Bucket([]byte(bucketDead))
 		var seqs []uint64
@@ -328,11 +357,16 @@ func (s *Store) Redrive(ctx context.Context) (n int, err error) {
 			if err := json.Unmarshal(v, &d); err != nil {
 				return fmt.Errorf("decode dead letter %d: %w", binary.BigEndian.Uint64(k), err)
 			}
+			if kind := queue.DeadKind(d.Body, d.Reason); queue.Permanent(kind) && !opts.IncludeMalformed {
+				res.Skipped[kind+": "+d.Reason]++
+				return nil
+			}
+			res.Moved[d.Reason]++
 			seqs = append(seqs, binary.BigEndian.Uint64(k))
-			recs = append(recs, queueRecord{Body: d.Body, FirstEnqueued: d.FirstEnqueued})
+			recs = append(recs, queueRecord{Body: d.Body, FirstEnqueued: d.FirstEnqueued, Redrives: d.Redrives + 1})
 			return nil
 		})
-		if err != nil {
+		if err != nil || opts.DryRun {
 			return err
 		}
 		for i, seq := range seqs {
@@ -343,13 +377,12 @@ func (s *Store) Redrive(ctx context.Context) (n int, err error) {
 				return err
 			}
 		}
-		n = len(seqs)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("redrive dead letters: %w", err)
+		return RedriveResult{}, fmt.Errorf("redrive dead letters: %w", err)
 	}
-	return n, nil
+	return res, nil
 }
 
 // QueueStats counts the messages visible now, those hidden (received and
@@ -402,6 +435,7 @@ func (r queueRecord) message(seq uint64) QueueMessage {
 		FirstEnqueued: r.FirstEnqueued,
 		Carried:       r.Carried,
 		FirstSeen:     r.FirstSeen,
+		Redrives:      r.Redrives,
 	}
 }
 

@@ -336,10 +336,29 @@ func TestQueueDeadLetterAndRedrive(t *testing.T) {
 			t.Errorf("DeadLetters\n got %+v\nwant %+v", got, want)
 		}
 	})
+	t.Run("a redrive skips what can never succeed", func(t *testing.T) {
+		// "bad" is no vote message: malformed, whatever the reason says.
+		for _, dry := range []bool{true, false} {
+			res, err := s.Redrive(ctx, RedriveOptions{DryRun: dry})
+			if err != nil || len(res.Moved) != 0 || !reflect.DeepEqual(res.Skipped, map[string]int{"malformed: " + reason: 1}) {
+				t.Fatalf("Redrive(dry run %v) = %+v, %v; want bad skipped as malformed", dry, res, err)
+			}
+		}
+		if got, err := s.DeadLetters(ctx); err != nil || len(got) != 1 {
+			t.Errorf("DeadLetters after a skipping redrive = %+v, %v; want bad still there", got, err)
+		}
+	})
 	t.Run("redrive", func(t *testing.T) {
-		n, err := s.Redrive(ctx)
-		if err != nil || n != 1 {
-			t.Fatalf("Redrive = %d, %v; want 1", n, err)
+		res, err := s.Redrive(ctx, RedriveOptions{DryRun: true, IncludeMalformed: true})
+		if err != nil || !reflect.DeepEqual(res.Moved, map[string]int{reason: 1}) {
+			t.Fatalf("dry run = %+v, %v; want bad", res, err)
+		}
+		if got, err := s.DeadLetters(ctx); err != nil || len(got) != 1 {
+			t.Errorf("DeadLetters after a dry run = %+v, %v; want bad still there", got, err)
+		}
+		res, err = s.Redrive(ctx, RedriveOptions{IncludeMalformed: true})
+		if err != nil || !reflect.DeepEqual(res.Moved, map[string]int{reason: 1}) || len(res.Skipped) != 0 {
+			t.Fatalf("Redrive = %+v, %v; want bad moved", res, err)
 		}
 		if got, err := s.DeadLetters(ctx); err != nil || len(got) != 0 {
 			t.Errorf("DeadLetters after redrive = %+v, %v; want none", got, err)
@@ -348,11 +367,12 @@ func TestQueueDeadLetterAndRedrive(t *testing.T) {
 		want := bad
 		want.ReceiveCount = 1               // reset by the redrive, then received
 		want.FirstSeen = t0.Add(visibility) // a fresh start for the retry horizon too
+		want.Redrives = 1
 		if len(msgs) != 1 || !reflect.DeepEqual(msgs[0], want) {
 			t.Errorf("received after redrive %+v, want [%+v]", msgs, want)
 		}
-		if n, err := s.Redrive(ctx); err != nil || n != 0 {
-			t.Errorf("second Redrive = %d, %v; want 0", n, err)
+		if res, err := s.Redrive(ctx, RedriveOptions{IncludeMalformed: true}); err != nil || len(res.Moved)+len(res.Skipped) != 0 {
+			t.Errorf("second Redrive = %+v, %v; want nothing", res, err)
 		}
 	})
 	t.Run("dead-letter a missing message", func(t *testing.T) {

@@ -55,7 +55,7 @@ func (l *QueueSource) Receive(ctx context.Context, limit int) ([]queue.Received,
 			out := make([]queue.Received, len(got))
 			for i, m := range got {
 				out[i] = queue.Received{Message: votes.Message{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}, Handle: m.ID,
-					Carried: m.Carried, FirstSeen: m.FirstSeen}
+					Carried: m.Carried, FirstSeen: m.FirstSeen, Redrives: m.Redrives}
 			}
 			return out, err
 		}

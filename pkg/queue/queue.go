@@ -39,6 +39,23 @@ type Received struct {
 	// FirstSeen is when the votes were first received (kept when they are
 	// carried forward); zero when the source cannot tell.
 	FirstSeen time.Time
+	// GroupID is the message group of a message of a FIFO queue (SQS's
+	// MessageGroupId); every re-send of the message (carried forward,
+	// dead-lettered, redriven) keeps it. Empty on a standard queue.
+	GroupID string
+	// Redrives is how many times the message was moved back from the
+	// dead-letter queue, and RedriveRun the redrive run that moved it
+	// last. A message carried forward or dead-lettered keeps both, so that
+	// a redrive recognizes a message it moved coming back to the
+	// dead-letter queue and never moves it twice in one run.
+	Redrives   int
+	RedriveRun string
+	// NotBefore, when set, is the end of the back-off the message was
+	// carried forward with. A FIFO queue takes no per-message delay, so a
+	// message carried forward on one is visible at once and carries its
+	// back-off instead; received before NotBefore, it is made invisible
+	// until then without being processed (Defer).
+	NotBefore time.Time
 }
 
 // Attempts is how many times the message's votes have been delivered,
@@ -117,6 +134,23 @@ func Messages(msgs []Received) []votes.Message {
 		vm[i].ReceiveCount = m.Attempts()
 	}
 	return vm
+}
+
+// Defer splits received messages into those due now and those carried
+// forward with a back-off that has not ended (NotBefore after now): the
+// latter are to be made visible again when it ends, without being
+// processed. On a FIFO queue the deferring receive counts as one (see
+// Received.NotBefore): the message is carried forward one real attempt
+// sooner, which still leaves the receive spare that CarryAt keeps.
+func Defer(msgs []Received, now time.Time) (due []Received, later []Retry) {
+	for _, m := range msgs {
+		if wait := m.NotBefore.Sub(now); wait > 0 {
+			later = append(later, Retry{Received: m, After: wait, Reason: "carried forward: its back-off has not ended"})
+			continue
+		}
+		due = append(due, m)
+	}
+	return due, later
 }
 
 // Policy decides what becomes of a message that failed for now.
@@ -262,16 +296,26 @@ func (w *Worker) runOnce(ctx context.Context) (n int, sum votes.Summary, st Sett
 	if len(msgs) == 0 {
 		return 0, sum, st, err
 	}
-	results, sum := w.Processor.Process(ctx, Messages(msgs))
 	now := time.Now
 	if w.Now != nil {
 		now = w.Now
 	}
-	plan := w.Policy.Plan(msgs, results, now())
+	received := len(msgs)
+	msgs, later := Defer(msgs, now())
 	// Settle with a context that outlives a cancel: the work is done.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var errs []error
+	if len(later) > 0 {
+		if err := w.Source.Retry(sctx, later); err != nil {
+			errs = append(errs, err)
+		}
+		if len(msgs) == 0 {
+			return received, sum, st, errors.Join(errs...)
+		}
+	}
+	results, sum := w.Processor.Process(ctx, Messages(msgs))
+	plan := w.Policy.Plan(msgs, results, now())
 	if len(plan.Stuck) > 0 {
 		ack, carry, votes := w.parkStuck(sctx, plan.Stuck)
 		plan.Ack = append(plan.Ack, ack...)
@@ -309,7 +353,7 @@ func (w *Worker) runOnce(ctx context.Context) (n int, sum votes.Summary, st Sett
 	if w.OnBatch != nil {
 		w.OnBatch(sum)
 	}
-	return len(msgs), sum, st, errors.Join(errs...)
+	return received, sum, st, errors.Join(errs...)
 }
 
 // parkStuck parks the votes of stuck messages; it returns the messages to

@@ -479,3 +479,119 @@ func TestWorkerOnLocalQueueCarries(t *testing.T) {
 		t.Errorf("queue: %d visible, %d in flight, %d dead (%v); want empty", v, f, d, err)
 	}
 }
+
+func TestDeadKind(t *testing.T) {
+	const ok = `{"version":1,"vote_id":"1","conversation_id":"42","comment_id":"7","choice":"agree","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"1"}}`
+	tests := []struct {
+		name, body string
+		want       string
+	}{
+		{"not JSON", `{"version":1,`, queue.DeadMalformed},
+		{"empty", ``, queue.DeadMalformed},
+		{"empty array", `[]`, queue.DeadMalformed},
+		{"missing participant id", strings.Replace(ok, `"participant":{"id":"1"}`, `"participant":{}`, 1), queue.DeadMalformed},
+		{"bad choice", strings.Replace(ok, `"agree"`, `"yes"`, 1), queue.DeadMalformed},
+		{"one bad vote of an array", "[" + ok + "," + strings.Replace(ok, `"agree"`, `2`, 1) + "]", queue.DeadMalformed},
+		{"version 2", strings.Replace(ok, `"version":1`, `"version":2`, 1), queue.DeadUnsupportedVersion},
+		{"a number", `42`, queue.DeadMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := votes.Decode([]byte(tt.body))
+			if err == nil {
+				t.Fatal("Decode accepted the body")
+			}
+			if got := queue.DeadKind([]byte(tt.body), err.Error()); got != tt.want {
+				t.Errorf("DeadKind = %s, want %s", got, tt.want)
+			}
+			// The reason alone says the same (dead letters of SQS without
+			// an ejm_reason_kind attribute, written by older consumers).
+			if got := queue.KindOfReason(err.Error()); got != tt.want {
+				t.Errorf("KindOfReason(%q) = %s, want %s", err.Error(), got, tt.want)
+			}
+			if !queue.Permanent(tt.want) {
+				t.Errorf("Permanent(%s) = false", tt.want)
+			}
+		})
+	}
+	for _, c := range []struct{ reason, want string }{
+		{"", queue.DeadReceiveLimit},
+		{"received 5 times without being settled (the queue's receive limit)", queue.DeadReceiveLimit},
+		{"create contacts of participant 7: Mautic answered 400: email: invalid", queue.DeadRejected},
+		{"update contacts: Mautic answered 422", queue.DeadRejected},
+		{"read the contacts named by mautic_id: Mautic answered 400", queue.DeadRejected},
+		{"something new", queue.DeadOther},
+	} {
+		if got := queue.KindOfReason(c.reason); got != c.want {
+			t.Errorf("KindOfReason(%q) = %s, want %s", c.reason, got, c.want)
+		}
+		// A valid body dead-lettered for another reason: the reason decides.
+		if got := queue.DeadKind([]byte(ok), c.reason); got != c.want {
+			t.Errorf("DeadKind(valid body, %q) = %s, want %s", c.reason, got, c.want)
+		}
+		if queue.Permanent(c.want) {
+			t.Errorf("Permanent(%s) = true: a redrive would skip what a fix can make succeed", c.want)
+		}
+	}
+}
+
+// memSource is a queue.Source in memory that records what the worker
+// settles.
+type memSource struct {
+	msgs  []queue.Received
+	acked []string
+	retry []queue.Retry
+}
+
+func (m *memSource) Receive(context.Context, int) ([]queue.Received, error) {
+	out := m.msgs
+	m.msgs = nil
+	return out, nil
+}
+
+func (m *memSource) Ack(_ context.Context, msgs []queue.Received) error {
+	for _, r := range msgs {
+		m.acked = append(m.acked, r.Handle)
+	}
+	return nil
+}
+
+func (m *memSource) Retry(_ context.Context, msgs []queue.Retry) error {
+	m.retry = append(m.retry, msgs...)
+	return nil
+}
+
+func (m *memSource) DeadLetter(context.Context, []queue.Dead) error { return nil }
+
+// TestDefer: a message carried forward on a FIFO queue comes with its
+// back-off's end instead of a delay; received early, it is made invisible
+// until then and not processed.
+func TestDefer(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	src := &memSource{msgs: []queue.Received{
+		{Message: votes.Message{ID: "early", Body: []byte("ok-early"), ReceiveCount: 1}, Handle: "early", NotBefore: now.Add(90 * time.Second)},
+		{Message: votes.Message{ID: "due", Body: []byte("ok-due"), ReceiveCount: 1}, Handle: "due", NotBefore: now.Add(-time.Second)},
+		{Message: votes.Message{ID: "plain", Body: []byte("ok-plain"), ReceiveCount: 1}, Handle: "plain"},
+	}}
+	proc := &scripted{}
+	w := &queue.Worker{Source: src, Processor: proc, Now: func() time.Time { return now }}
+	n, sum, err := w.RunOnce(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("RunOnce = %d, %v; want 3 received", n, err)
+	}
+	if sum.Messages != 2 || len(proc.counts["ok-early"]) != 0 {
+		t.Errorf("processed %d messages (early delivered %d times), want the 2 due ones", sum.Messages, len(proc.counts["ok-early"]))
+	}
+	if !slices.Equal(src.acked, []string{"due", "plain"}) {
+		t.Errorf("acked %v, want due and plain", src.acked)
+	}
+	if len(src.retry) != 1 || src.retry[0].Handle != "early" || src.retry[0].After != 90*time.Second {
+		t.Errorf("retried %+v, want early after 90 s", src.retry)
+	}
+
+	// Only early messages: nothing is processed.
+	src.msgs, src.retry = []queue.Received{{Message: votes.Message{ID: "e2", Body: []byte("ok-e2")}, Handle: "e2", NotBefore: now.Add(time.Minute)}}, nil
+	if n, sum, err := w.RunOnce(context.Background()); err != nil || n != 1 || sum.Messages != 0 || len(src.retry) != 1 {
+		t.Errorf("RunOnce = %d, %+v, %v (retried %d); want 1 received, none processed, 1 deferred", n, sum, err, len(src.retry))
+	}
+}

@@ -3,7 +3,8 @@
 // settle operations the votes Lambda needs (dead-letter with a reason,
 // back-off by changing visibility, carrying a message forward with its
 // attempts before the redrive policy could dead-letter it), sending votes,
-// and DLQ redrive.
+// and DLQ redrive. Standard and FIFO queues (a URL ending in .fifo) alike:
+// see fifo.go.
 package sqsqueue
 
 import (
@@ -41,12 +42,11 @@ func (q *Queue) Receive(ctx context.Context, limit int) ([]queue.Received, error
 		wait = 20
 	}
 	in := &sqs.ReceiveMessageInput{
-		QueueUrl:            &q.URL,
-		MaxNumberOfMessages: int32(min(max(1, limit), 10)),
-		WaitTimeSeconds:     wait,
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount,
-			types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp, types.MessageSystemAttributeNameSentTimestamp},
-		MessageAttributeNames: []string{AttrAttempts, AttrFirstSeen},
+		QueueUrl:                    &q.URL,
+		MaxNumberOfMessages:         int32(min(max(1, limit), 10)),
+		WaitTimeSeconds:             wait,
+		MessageSystemAttributeNames: receiveSystemAttrs,
+		MessageAttributeNames:       receiveMessageAttrs,
 	}
 	if q.VisibilitySeconds > 0 {
 		in.VisibilityTimeout = q.VisibilitySeconds
@@ -60,18 +60,49 @@ func (q *Queue) Receive(ctx context.Context, limit int) ([]queue.Received, error
 	}
 	msgs := make([]queue.Received, len(out.Messages))
 	for i, m := range out.Messages {
-		rc, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 		attrs := make(map[string]string, len(m.MessageAttributes))
 		for k, v := range m.MessageAttributes {
 			attrs[k] = aws.ToString(v.StringValue)
 		}
-		msgs[i] = queue.Received{
-			Message: votes.Message{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiveCount: max(rc, 1)},
-			Handle:  aws.ToString(m.ReceiptHandle),
-		}
-		msgs[i].Carried, msgs[i].FirstSeen = Carried(attrs, m.Attributes)
+		msgs[i] = Received(aws.ToString(m.MessageId), aws.ToString(m.ReceiptHandle), aws.ToString(m.Body), attrs, m.Attributes)
 	}
 	return msgs, nil
+}
+
+// What Receive asks SQS for: the system attributes the consumer reads
+// (receive count, first receive, the FIFO group) and every ejm_ message
+// attribute a message carries from its earlier deliveries.
+var (
+	receiveSystemAttrs = []types.MessageSystemAttributeName{
+		types.MessageSystemAttributeNameApproximateReceiveCount,
+		types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
+		types.MessageSystemAttributeNameSentTimestamp,
+		types.MessageSystemAttributeNameMessageGroupId,
+		types.MessageSystemAttributeNameMessageDeduplicationId,
+	}
+	receiveMessageAttrs = []string{AttrAttempts, AttrFirstSeen, AttrNotBefore, AttrRedrives, AttrRedriveRun}
+)
+
+// Received is a received message as the consumer takes it, from its id,
+// receipt handle, body, message attributes (name → string value) and
+// system attributes (ApproximateReceiveCount, MessageGroupId…), as
+// ReceiveMessage returns them and as Lambda's SQS events hold them.
+func Received(id, handle, body string, messageAttrs, systemAttrs map[string]string) queue.Received {
+	rc, _ := strconv.Atoi(systemAttrs[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	r := queue.Received{
+		Message: votes.Message{ID: id, Body: []byte(body), ReceiveCount: max(rc, 1)},
+		Handle:  handle,
+		GroupID: systemAttrs[string(types.MessageSystemAttributeNameMessageGroupId)],
+	}
+	r.Carried, r.FirstSeen = Carried(messageAttrs, systemAttrs)
+	if t, err := time.Parse(time.RFC3339Nano, messageAttrs[AttrNotBefore]); err == nil {
+		r.NotBefore = t
+	}
+	if n, err := strconv.Atoi(messageAttrs[AttrRedrives]); err == nil && n > 0 {
+		r.Redrives = n
+	}
+	r.RedriveRun = messageAttrs[AttrRedriveRun]
+	return r
 }
 
 // Carried reads what a message carries from the deliveries of its votes
@@ -141,11 +172,19 @@ func (q *Queue) Retry(ctx context.Context, msgs []queue.Retry) error {
 	return errors.Join(errs...)
 }
 
-// Reason attributes set on dead-lettered messages.
+// Attributes set on dead-lettered messages.
 const (
 	AttrReason          = "ejm_reason"
 	AttrSourceMessageID = "ejm_source_message_id"
 	AttrReceiveCount    = "ejm_receive_count"
+	// AttrReasonKind is the reason's kind (queue.DeadKind: malformed,
+	// unsupported_version, rejected…), which tells a redrive whether it
+	// can succeed.
+	AttrReasonKind = "ejm_reason_kind"
+	// AttrGroup is the message group the message had on a FIFO queue,
+	// which a redrive gives it back (on the FIFO dead-letter queue each
+	// dead letter is a group of its own: see SendDead).
+	AttrGroup = "ejm_group"
 )
 
 // Attributes of a message carried forward.
@@ -154,6 +193,18 @@ const (
 	AttrAttempts = "ejm_attempts"
 	// AttrFirstSeen is when they were first received (RFC 3339, UTC).
 	AttrFirstSeen = "ejm_first_seen"
+	// AttrNotBefore is the end of its back-off (RFC 3339, UTC), on a FIFO
+	// queue only, which takes no per-message delay (queue.Defer).
+	AttrNotBefore = "ejm_not_before"
+)
+
+// Attributes of a message a redrive moved back to the queue, kept when it
+// is carried forward or dead-lettered again.
+const (
+	// AttrRedrives is how many times it was redriven.
+	AttrRedrives = "ejm_redrives"
+	// AttrRedriveRun is the redrive run that moved it last.
+	AttrRedriveRun = "ejm_redrive_run"
 )
 
 // MaxDelay is SQS's largest DelaySeconds: a message carried forward with a
@@ -165,27 +216,44 @@ const MaxDelay = 15 * time.Minute
 // attempts and first-seen time as message attributes. It returns the ones
 // that could not be sent. It does not delete the originals (the votes
 // Lambda reports them as done instead).
+//
+// On a FIFO queue, which takes no per-message delay, the fresh message is
+// visible at once in the original's group, with the back-off's end as
+// ejm_not_before: a consumer that receives it earlier makes it invisible
+// until then (queue.Defer). Its deduplication id is the original's message
+// id and attempts, so SQS never drops it as a duplicate of another carry.
 func (q *Queue) SendCarried(ctx context.Context, msgs []queue.Carry) (failed []queue.Carry, err error) {
+	fifo := IsFIFO(q.URL)
 	var errs []error
 	for start := 0; start < len(msgs); start += 10 {
 		part := msgs[start:min(start+10, len(msgs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(part))
+		now := time.Now()
 		for i, m := range part {
 			first := m.FirstSeen
 			if first.IsZero() {
-				first = time.Now()
+				first = now
+			}
+			attrs := map[string]types.MessageAttributeValue{
+				AttrAttempts:  numberAttr(m.Attempts()),
+				AttrFirstSeen: stringAttr(first.UTC().Format(time.RFC3339Nano)),
+			}
+			redriveAttrs(attrs, m.Received)
+			entries[i] = types.SendMessageBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(i)),
+				MessageBody:       aws.String(string(m.Body)),
+				MessageAttributes: attrs,
+			}
+			if fifo {
+				if m.After > 0 {
+					attrs[AttrNotBefore] = stringAttr(now.Add(m.After).UTC().Format(time.RFC3339Nano))
+				}
+				setFIFO(&entries[i], m.GroupID, m.Body, DeduplicationID(m.ID, "carry", strconv.Itoa(m.Attempts())))
+				continue
 			}
 			// Rounded up: a back-off is never cut short.
 			delay := int32(min((m.After+time.Second-1)/time.Second, MaxDelay/time.Second))
-			entries[i] = types.SendMessageBatchRequestEntry{
-				Id:           aws.String(strconv.Itoa(i)),
-				MessageBody:  aws.String(string(m.Body)),
-				DelaySeconds: max(delay, 0),
-				MessageAttributes: map[string]types.MessageAttributeValue{
-					AttrAttempts:  {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.Attempts()))},
-					AttrFirstSeen: {DataType: aws.String("String"), StringValue: aws.String(first.UTC().Format(time.RFC3339Nano))},
-				},
-			}
+			entries[i].DelaySeconds = max(delay, 0)
 		}
 		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.URL, Entries: entries})
 		if err != nil {
@@ -200,6 +268,24 @@ func (q *Queue) SendCarried(ctx context.Context, msgs []queue.Carry) (failed []q
 		}
 	}
 	return failed, errors.Join(errs...)
+}
+
+func stringAttr(v string) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+}
+
+func numberAttr(n int) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(n))}
+}
+
+// redriveAttrs keeps what a redrive marked a message with.
+func redriveAttrs(attrs map[string]types.MessageAttributeValue, m queue.Received) {
+	if m.Redrives > 0 {
+		attrs[AttrRedrives] = numberAttr(m.Redrives)
+	}
+	if m.RedriveRun != "" {
+		attrs[AttrRedriveRun] = stringAttr(m.RedriveRun)
+	}
 }
 
 // Carry sends messages again as fresh ones (SendCarried) and deletes the
@@ -229,27 +315,49 @@ func (q *Queue) Carry(ctx context.Context, msgs []queue.Carry) error {
 	return errors.Join(serr, aerr, rerr)
 }
 
-// SendDead copies messages to the DLQ with their reason, ten per call,
-// and returns the ones that could not be sent. It does not delete them
-// from the queue (the votes Lambda reports them as done instead).
+// SendDead copies messages to the DLQ with their reason and its kind, ten
+// per call, and returns the ones that could not be sent. It does not
+// delete them from the queue (the votes Lambda reports them as done
+// instead). A message a redrive moved keeps its redrive attributes, so
+// that the redrive does not move it again.
+//
+// On a FIFO dead-letter queue the copy keeps the original's group in
+// ejm_group, for a redrive to give it back, and is put in a group of its
+// own, named like its deduplication id by the original's message id and
+// attempts: SQS hands out nothing of a group while one of its messages is
+// in flight, and in the original's group a dead letter that a redrive
+// leaves in the queue (a malformed one) would hide the participant's later
+// dead letters from every redrive.
 func (q *Queue) SendDead(ctx context.Context, msgs []queue.Dead) (failed []queue.Dead, err error) {
 	if q.DLQURL == "" {
 		return msgs, errors.New("no dead-letter queue URL configured")
 	}
+	fifo := IsFIFO(q.DLQURL)
 	var errs []error
 	for start := 0; start < len(msgs); start += 10 {
 		part := msgs[start:min(start+10, len(msgs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(part))
 		for i, m := range part {
-			reason := truncate(m.Reason, 1000)
+			attrs := map[string]types.MessageAttributeValue{
+				AttrReason:          stringAttr(truncate(m.Reason, 1000)),
+				AttrReasonKind:      stringAttr(queue.DeadKind(m.Body, m.Reason)),
+				AttrSourceMessageID: stringAttr(orDash(m.ID)),
+				AttrReceiveCount:    numberAttr(m.ReceiveCount),
+			}
+			redriveAttrs(attrs, m.Received)
 			entries[i] = types.SendMessageBatchRequestEntry{
-				Id:          aws.String(strconv.Itoa(i)),
-				MessageBody: aws.String(string(m.Body)),
-				MessageAttributes: map[string]types.MessageAttributeValue{
-					AttrReason:          {DataType: aws.String("String"), StringValue: aws.String(reason)},
-					AttrSourceMessageID: {DataType: aws.String("String"), StringValue: aws.String(orDash(m.ID))},
-					AttrReceiveCount:    {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.ReceiveCount))},
-				},
+				Id:                aws.String(strconv.Itoa(i)),
+				MessageBody:       aws.String(string(m.Body)),
+				MessageAttributes: attrs,
+			}
+			if fifo {
+				group := m.GroupID
+				if group == "" {
+					group = GroupOf(m.Body)
+				}
+				attrs[AttrGroup] = stringAttr(group)
+				id := DeduplicationID(orDash(m.ID), "dead", strconv.Itoa(m.Attempts()))
+				setFIFO(&entries[i], id, m.Body, id)
 			}
 		}
 		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.DLQURL, Entries: entries})
@@ -308,6 +416,10 @@ func (q *Queue) DeadLetter(ctx context.Context, msgs []queue.Dead) error {
 
 // Send puts message bodies on the queue, ten per call (each body ≤ 256 KiB;
 // a call carries at most 256 KiB in all, so large bodies take more calls).
+// On a FIFO queue each body goes to its participant's group (GroupOf) with
+// a deduplication id of its own: Send is how parked votes are requeued and
+// how `ejmautic send-votes` sends, and neither must be dropped as a
+// duplicate of an earlier send of the same votes.
 func (q *Queue) Send(ctx context.Context, bodies [][]byte) error {
 	return send(ctx, q.Client, q.URL, bodies)
 }
@@ -317,6 +429,7 @@ func (q *Queue) Send(ctx context.Context, bodies [][]byte) error {
 const maxBatchBytes = 256 << 10
 
 func send(ctx context.Context, c *sqs.Client, url string, bodies [][]byte) error {
+	fifo := IsFIFO(url)
 	for start := 0; start < len(bodies); {
 		end, size := start, 0
 		for end < len(bodies) && end-start < 10 && (end == start || size+len(bodies[end]) <= maxBatchBytes) {
@@ -327,6 +440,9 @@ func send(ctx context.Context, c *sqs.Client, url string, bodies [][]byte) error
 		entries := make([]types.SendMessageBatchRequestEntry, len(part))
 		for i, b := range part {
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(b))}
+			if fifo {
+				setFIFO(&entries[i], "", b, uniqueID())
+			}
 		}
 		out, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
 		if err != nil {
@@ -339,87 +455,4 @@ func send(ctx context.Context, c *sqs.Client, url string, bodies [][]byte) error
 		start = end
 	}
 	return nil
-}
-
-// RedriveResult is what Redrive moved (or would move, in a dry run).
-type RedriveResult struct {
-	Moved   int
-	Reasons map[string]int // by dead-letter reason
-}
-
-// Redrive moves every message from the DLQ back to the queue. With dryRun
-// it only reads them: they stay hidden while it reads (so none is counted
-// twice) and are made visible again before it returns.
-func (q *Queue) Redrive(ctx context.Context, dryRun bool, progress func(n int)) (res RedriveResult, err error) {
-	res = RedriveResult{Reasons: map[string]int{}}
-	dlq := &Queue{Client: q.Client, URL: q.DLQURL}
-	seen := map[string]bool{}
-	var held []queue.Retry // dry run: received, to make visible again
-	if dryRun {
-		defer func() {
-			if len(held) == 0 {
-				return
-			}
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if verr := dlq.Retry(sctx, held); verr != nil {
-				err = errors.Join(err, fmt.Errorf("make dead letters visible again: %w", verr))
-			}
-		}()
-	}
-	for {
-		in := &sqs.ReceiveMessageInput{
-			QueueUrl:              &q.DLQURL,
-			MaxNumberOfMessages:   10,
-			WaitTimeSeconds:       1,
-			MessageAttributeNames: []string{AttrReason},
-		}
-		if dryRun {
-			// Long enough to read the whole queue without seeing a
-			// message again.
-			in.VisibilityTimeout = 300
-		}
-		out, err := q.Client.ReceiveMessage(ctx, in)
-		if err != nil {
-			return res, fmt.Errorf("receive from dead-letter queue: %w", err)
-		}
-		if len(out.Messages) == 0 {
-			return res, nil
-		}
-		var bodies [][]byte
-		var del []queue.Received
-		for _, m := range out.Messages {
-			id := aws.ToString(m.MessageId)
-			handle := queue.Received{Handle: aws.ToString(m.ReceiptHandle)}
-			if dryRun {
-				held = append(held, queue.Retry{Received: handle})
-			}
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			reason := "unknown"
-			if a, ok := m.MessageAttributes[AttrReason]; ok {
-				reason = aws.ToString(a.StringValue)
-			}
-			res.Reasons[reason]++
-			bodies = append(bodies, []byte(aws.ToString(m.Body)))
-			del = append(del, handle)
-		}
-		if len(bodies) == 0 {
-			return res, nil
-		}
-		if !dryRun {
-			if err := send(ctx, q.Client, q.URL, bodies); err != nil {
-				return res, err
-			}
-			if err := dlq.Ack(ctx, del); err != nil {
-				return res, err
-			}
-		}
-		res.Moved += len(bodies)
-		if progress != nil {
-			progress(res.Moved)
-		}
-	}
 }
