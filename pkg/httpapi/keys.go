@@ -3,38 +3,24 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/ejplatform/ej-mautic/pkg/connection"
 )
 
-// MinAPIKeyLen is the shortest API key accepted anywhere, in characters:
-// in the app secret (secretstore.MinAPIKeyLen is the same number), in
-// EJMAUTIC_API_KEYS and by New.
-const MinAPIKeyLen = 32
+// MinAPIKeyLen is the shortest API key accepted anywhere
+// (connection.MinAPIKeyLen).
+const MinAPIKeyLen = connection.MinAPIKeyLen
 
-// CheckAPIKey returns why k cannot be an API key, or nil: a key is at least
-// MinAPIKeyLen characters of printable ASCII, without spaces or commas
-// (keys travel in an Authorization header and are listed comma-separated).
-// The error never quotes the key.
-func CheckAPIKey(k string) error {
-	switch {
-	case k == "":
-		return errors.New("is empty")
-	case strings.IndexFunc(k, notKeyRune) >= 0:
-		return errors.New("has a character other than printable ASCII (no spaces or commas)")
-	case len(k) < MinAPIKeyLen:
-		return fmt.Errorf("is %d characters long; at least %d are required", len(k), MinAPIKeyLen)
-	}
-	return nil
-}
-
-func notKeyRune(r rune) bool { return r <= ' ' || r > '~' || r == ',' }
+// CheckAPIKey returns why k cannot be an API key, or nil
+// (connection.CheckAPIKey).
+func CheckAPIKey(k string) error { return connection.CheckAPIKey(k) }
 
 // trimKey drops ASCII spaces and tabs around a key; nothing else is white
 // space to a key (a no-break space is a character that makes it invalid).
-func trimKey(k string) string { return strings.Trim(k, " \t") }
+func trimKey(k string) string { return connection.TrimAPIKey(k) }
 
 // ParseAPIKeys reads a comma-separated list of API keys (EJMAUTIC_API_KEYS),
 // each trimmed of ASCII spaces and tabs and checked by CheckAPIKey.

@@ -19,8 +19,9 @@ import (
 
 // Limits on the app secret's keys.
 const (
-	// MinAPIKeyLen is the shortest API key accepted, in characters.
-	MinAPIKeyLen = 32
+	// MinAPIKeyLen is the shortest API key accepted, in characters
+	// (connection.MinAPIKeyLen).
+	MinAPIKeyLen = connection.MinAPIKeyLen
 	// MinLinkKeyLen is the shortest link-signing key accepted, in bytes.
 	MinLinkKeyLen = 32
 )
@@ -101,25 +102,13 @@ func parseAPIKeys(raw json.RawMessage) ([]string, error) {
 		return nil, errors.New(`"api_keys" is empty`)
 	}
 	for i, k := range keys {
-		k = strings.TrimSpace(k)
+		k = connection.TrimAPIKey(k)
 		keys[i] = k
-		n := i + 1
-		switch {
-		case k == "":
-			return nil, fmt.Errorf(`"api_keys" key %d of %d is empty`, n, len(keys))
-		case strings.IndexFunc(k, notKeyRune) >= 0:
-			return nil, fmt.Errorf(`"api_keys" key %d of %d has a character other than printable ASCII (no spaces or commas)`, n, len(keys))
-		case len(k) < MinAPIKeyLen:
-			return nil, fmt.Errorf(`"api_keys" key %d of %d is %d characters long; at least %d are required`, n, len(keys), len(k), MinAPIKeyLen)
+		if err := connection.CheckAPIKey(k); err != nil {
+			return nil, fmt.Errorf(`"api_keys" key %d of %d %w`, i+1, len(keys), err)
 		}
 	}
 	return keys, nil
-}
-
-// notKeyRune reports whether r cannot be part of an API key: keys travel in
-// an Authorization header and are listed comma-separated.
-func notKeyRune(r rune) bool {
-	return r <= ' ' || r > '~' || r == ','
 }
 
 // decodeLinkKey accepts standard or URL-safe base64, padded or not.

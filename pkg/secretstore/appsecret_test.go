@@ -139,6 +139,8 @@ func TestLoadAppSecretErrors(t *testing.T) {
 		{"short key", `{"api_keys":["` + keyA + `","CANARY-short"]}`, `"api_keys" key 2 of 2 is 12 characters long; at least 32 are required`},
 		{"space inside a key", `{"api_keys":["CANARY ` + keyA + `"]}`, `"api_keys" key 1 of 1 has a character other than printable ASCII`},
 		{"non-ASCII key", `{"api_keys":["` + keyA + `é"]}`, `has a character other than printable ASCII`},
+		// Unicode spaces are not trimmed as ASCII ones are: the key is refused.
+		{"no-break space after a key", `{"api_keys":["` + keyA + "\u00a0" + `"]}`, `"api_keys" key 1 of 1 has a character other than printable ASCII`},
 		{"empty link key", `{"api_keys":"` + keyA + `","link_key":""}`, `"link_key" is empty; leave it out`},
 		{"link key not base64", `{"api_keys":"` + keyA + `","link_key":"CANARY!!"}`, `"link_key" is not base64`},
 		{"short link key", `{"api_keys":"` + keyA + `","link_key":"` + base64.StdEncoding.EncodeToString([]byte("CANARY-16-bytes!")) + `"}`, `"link_key" is 16 bytes long; at least 32 are required`},

@@ -2,9 +2,12 @@ package votes
 
 import (
 	"errors"
+	"net"
+	"net/url"
 
 	"github.com/ejplatform/ej-mautic/pkg/failure"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 )
 
@@ -197,6 +200,14 @@ func prefixed(op, text string) string {
 func errText(err error) string {
 	if err == nil {
 		return "unknown error"
+	}
+	var ue *url.Error
+	var oe *net.OpError
+	if errors.As(err, &ue) || errors.As(err, &oe) {
+		// A transport failure: its text carries Mautic's resolved address,
+		// our resolver's and our socket's, which last_error must not show
+		// (EJ reads it). The log keeps the whole error.
+		return "Mautic could not be reached: " + safehttp.PublicReason(err)
 	}
 	s := mautic.Redact(err)
 	if len(s) > 300 {

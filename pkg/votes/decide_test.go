@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +135,35 @@ func TestDecideRedactsAndCuts(t *testing.T) {
 		if len(d.Reason) > len("token: ")+300 || len(d.Message) > len("could not get an access token: ")+300 {
 			t.Errorf("source %d: reason of %d bytes, message of %d", src, len(d.Reason), len(d.Message))
 		}
+	}
+}
+
+// TestErrTextHidesNetwork: a transport failure's text names Mautic's
+// resolved address, our resolver and our socket; the text the vote path
+// writes into last_error (which EJ reads) and reasons says what happened
+// without them.
+func TestErrTextHidesNetwork(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Source: &net.TCPAddr{IP: net.ParseIP("10.9.8.7"), Port: 40000},
+		Addr: &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 443}, Err: syscall.ECONNREFUSED}
+	dns := &net.DNSError{Err: "no such host", Name: "mautic.example.org", Server: "10.0.0.53:53", IsNotFound: true}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refused", fmt.Errorf("create contacts: %w", &url.Error{Op: "Post", URL: "https://mautic.example.org/api/contacts/batch/new", Err: dial}), "connection refused"},
+		{"dns", &url.Error{Op: "Post", URL: "https://mautic.example.org/api/contacts/batch/new", Err: &net.OpError{Op: "dial", Net: "tcp", Err: dns}}, "does not resolve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := errText(tc.err)
+			for _, leak := range []string{"10.9.8.7", "10.1.2.3", "10.0.0.53", "40000"} {
+				if strings.Contains(got, leak) {
+					t.Errorf("errText = %q, holds %s", got, leak)
+				}
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("errText = %q, want it to say %q", got, tc.want)
+			}
+		})
 	}
 }
