@@ -2,7 +2,9 @@ package votes_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +13,17 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/e2e"
+	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
+	"github.com/ejplatform/ej-mautic/pkg/secretsmanagertest"
+	"github.com/ejplatform/ej-mautic/pkg/secretstore"
+	"github.com/ejplatform/ej-mautic/pkg/testbackend"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
@@ -23,7 +35,10 @@ import (
 // 1,000 votes from 200 new participants in 2 conversations, 10% of the
 // messages delivered twice. It reports, per 1,000 votes, the Mautic calls
 // by route, the DynamoDB requests and items and the Secrets Manager reads
-// (t.Logf, and the file named by EJM_REPORT when set).
+// (t.Logf, and the file named by EJM_REPORT when set), and the DynamoDB
+// capacity units the requests consumed, as DynamoDB reports them
+// (ReturnConsumedCapacity TOTAL, set on every request by an API option of
+// this test's client: see capacityMeter).
 func TestWholePathOverHTTP(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -50,7 +65,7 @@ func TestWholePathOverHTTP(t *testing.T) {
 	for _, batch := range []int{10, 1000} {
 		t.Run(fmt.Sprintf("batches of %d", batch), func(t *testing.T) {
 			ctx := context.Background()
-			e := newAWSEnv(t)
+			e, meter := newMeteredAWSEnv(t)
 			w := e2e.Workload{Conversations: 2, Participants: 100, Votes: 1000, Redeliver: 0.1, WithEmail: 0.3, Prefix: "w1-", Seed: 10}
 			g := w.Generate() // seed 10: all 200 participants vote, 1,100 messages
 			wanted := 0
@@ -72,6 +87,7 @@ func TestWholePathOverHTTP(t *testing.T) {
 			readItems0, writeItems0 := e.ddb.Items()
 			e.sm.ResetCalls()
 			e.sim.ResetStats()
+			cap0 := meter.snapshot()
 
 			p, _ := e.processor(procOpts{})
 			var sum votes.Summary
@@ -85,6 +101,7 @@ func TestWholePathOverHTTP(t *testing.T) {
 			reads, writes := e.ddb.Counts()
 			readItems, writeItems := e.ddb.Items()
 			reads, writes, readItems, writeItems = reads-reads0, writes-writes0, readItems-readItems0, writeItems-writeItems0
+			capacity := meter.snapshot().minus(cap0)
 			smReads := e.sm.Calls()["GetSecretValue"]
 			stats := e.sim.Stats()
 
@@ -170,11 +187,13 @@ func TestWholePathOverHTTP(t *testing.T) {
 				"  Mautic calls        %.1f (%s)\n"+
 				"  DynamoDB requests   %.1f reads, %.1f writes\n"+
 				"  DynamoDB items      %.1f keys read, %.1f written\n"+
+				"  DynamoDB capacity   %.1f WCU, %.1f RCU (%s)\n"+
 				"  Secrets Manager     %.1f reads (GetSecretValue)\n"+
 				"  summary             %d synced, %d duplicates, %d created, %d updated\n",
 				batch, len(msgs), processCalls,
 				per(int64(stats.Total)), strings.Join(routes, ", "),
 				per(reads), per(writes), per(readItems), per(writeItems),
+				capacity.wcu()*1000/float64(g.Unique), capacity.RCU*1000/float64(g.Unique), capacity,
 				per(int64(smReads)), sum.Synced, sum.Duplicates, sum.ContactsCreated, sum.ContactsUpdated)
 			t.Log("\n" + line)
 			mu.Lock()
@@ -193,7 +212,172 @@ func TestWholePathOverHTTP(t *testing.T) {
 			figures[prefix+"dynamodb_read_items_per_vote"] = float64(readItems) / votesN
 			figures[prefix+"dynamodb_read_requests_per_vote"] = float64(reads) / votesN
 			figures[prefix+"secret_reads_per_connection"] = float64(smReads) / float64(len(convs))
+			// Capacity units as DynamoDB Local returned them, plus 1 WCU
+			// per write refused by its condition (AWS bills those, and
+			// the error carries no ConsumedCapacity).
+			figures[prefix+"dynamodb_wcu_per_vote"] = capacity.wcu() / votesN
+			figures[prefix+"dynamodb_rcu_per_vote"] = capacity.RCU / votesN
+			figures[prefix+"dynamodb_condition_failed_writes_per_vote"] = float64(capacity.ConditionFailed) / votesN
+			if capacity.Missing > 0 {
+				t.Errorf("%d DynamoDB answers carried no ConsumedCapacity: the WCU/RCU figures are incomplete", capacity.Missing)
+			}
 			mu.Unlock()
 		})
 	}
+}
+
+// newMeteredAWSEnv is newAWSEnv with a DynamoDB client of its own that
+// meters consumed capacity (capacityMeter); pkg/dynamostore is unchanged.
+func newMeteredAWSEnv(t *testing.T) (*env, *capacityMeter) {
+	t.Helper()
+	db := testbackend.SharedDynamoDB(t)
+	meter := &capacityMeter{}
+	client := dynamodb.New(db.Client.Options(), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, meter.addTo)
+	})
+	table := "ejm-votes-" + rand.Text()[:12]
+	ds := dynamostore.New(client, table)
+	if err := ds.CreateTable(context.Background()); err != nil {
+		t.Fatalf("CreateTable: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.Client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil {
+			t.Errorf("delete table %s: %v", table, err)
+		}
+	})
+	sm := secretsmanagertest.NewServer()
+	t.Cleanup(sm.Close)
+	e := newEnv(t, ds, secretstore.New(sm.Client(), "ejm-test"), mautictest.Options{})
+	e.ddb, e.sm = ds, sm
+	return e, meter
+}
+
+// capacityMeter is an API option (a smithy-go middleware at the
+// Initialize step) that asks for ReturnConsumedCapacity TOTAL on every
+// DynamoDB request that takes it, on a copy of the caller's input, and
+// sums the ConsumedCapacity of the answers (a list for batch and
+// transactional requests).
+type capacityMeter struct {
+	mu sync.Mutex
+	capacityUse
+}
+
+// capacityUse is what the meter summed.
+type capacityUse struct {
+	WCU, RCU float64
+	// ConditionFailed counts writes refused by their condition: AWS
+	// charges them (at least 1 WCU each) but the error carries no
+	// ConsumedCapacity, so wcu adds 1 for each.
+	ConditionFailed int
+	// Missing counts successful answers without ConsumedCapacity.
+	Missing int
+}
+
+func (c capacityUse) wcu() float64 { return c.WCU + float64(c.ConditionFailed) }
+
+func (c capacityUse) minus(o capacityUse) capacityUse {
+	return capacityUse{WCU: c.WCU - o.WCU, RCU: c.RCU - o.RCU, ConditionFailed: c.ConditionFailed - o.ConditionFailed, Missing: c.Missing - o.Missing}
+}
+
+func (c capacityUse) String() string {
+	return fmt.Sprintf("ConsumedCapacity: %.1f WCU, %.1f RCU in total; %d writes refused by their condition, counted 1 WCU each", c.WCU, c.RCU, c.ConditionFailed)
+}
+
+func (m *capacityMeter) snapshot() capacityUse {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.capacityUse
+}
+
+func (m *capacityMeter) addTo(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("ejmConsumedCapacity", m.handle), middleware.After)
+}
+
+func (m *capacityMeter) handle(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	const total = types.ReturnConsumedCapacityTotal
+	write := false
+	switch p := in.Parameters.(type) {
+	case *dynamodb.PutItemInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters, write = total, &c, true
+	case *dynamodb.UpdateItemInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters, write = total, &c, true
+	case *dynamodb.DeleteItemInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters, write = total, &c, true
+	case *dynamodb.BatchWriteItemInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters, write = total, &c, true
+	case *dynamodb.TransactWriteItemsInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters, write = total, &c, true
+	case *dynamodb.GetItemInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters = total, &c
+	case *dynamodb.BatchGetItemInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters = total, &c
+	case *dynamodb.TransactGetItemsInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters = total, &c
+	case *dynamodb.QueryInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters = total, &c
+	case *dynamodb.ScanInput:
+		c := *p
+		c.ReturnConsumedCapacity, in.Parameters = total, &c
+	default:
+		return next.HandleInitialize(ctx, in)
+	}
+	out, md, err := next.HandleInitialize(ctx, in)
+	var list []types.ConsumedCapacity
+	var one *types.ConsumedCapacity
+	switch r := out.Result.(type) {
+	case *dynamodb.PutItemOutput:
+		one = r.ConsumedCapacity
+	case *dynamodb.UpdateItemOutput:
+		one = r.ConsumedCapacity
+	case *dynamodb.DeleteItemOutput:
+		one = r.ConsumedCapacity
+	case *dynamodb.GetItemOutput:
+		one = r.ConsumedCapacity
+	case *dynamodb.QueryOutput:
+		one = r.ConsumedCapacity
+	case *dynamodb.ScanOutput:
+		one = r.ConsumedCapacity
+	case *dynamodb.BatchWriteItemOutput:
+		list = r.ConsumedCapacity
+	case *dynamodb.BatchGetItemOutput:
+		list = r.ConsumedCapacity
+	case *dynamodb.TransactWriteItemsOutput:
+		list = r.ConsumedCapacity
+	case *dynamodb.TransactGetItemsOutput:
+		list = r.ConsumedCapacity
+	}
+	if one != nil {
+		list = append(list, *one)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err != nil && write && errors.As(err, &ccf):
+		m.ConditionFailed++
+	case err != nil:
+	case len(list) == 0:
+		m.Missing++
+	}
+	for _, c := range list {
+		units := aws.ToFloat64(c.CapacityUnits)
+		if c.WriteCapacityUnits != nil || c.ReadCapacityUnits != nil {
+			m.WCU += aws.ToFloat64(c.WriteCapacityUnits)
+			m.RCU += aws.ToFloat64(c.ReadCapacityUnits)
+		} else if write {
+			m.WCU += units
+		} else {
+			m.RCU += units
+		}
+	}
+	return out, md, err
 }
