@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,10 +55,62 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchReportDir: with a report dir, bench writes every figure to
+// bench.json, and a goal whose figure is missing (here aws.json's and
+// rie.json's, which make bench writes first) fails the run after the
+// table is printed; goals of workloads not selected are "not run".
+func TestBenchReportDir(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := runCmd(t, "bench", "--sim-url", newSim(t), "--latency", "0s", "--rss-votes", "0", "--sizes=false",
+		"--votes", "40", "--participants", "8", "--workers", "1", "--baseline-budget", "0", "--report-dir", dir,
+		"--w5", "--w5-participants", "20", "--w6", "--w6-backfill", "200", "--w6-live", "18")
+	if code != 1 || !strings.Contains(stderr, "figures missing") || !strings.Contains(stderr, "aws.w1.wcu_per_vote") || !strings.Contains(stderr, "init.votes.ms") {
+		t.Errorf("missing aws.json and rie.json: exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"w5.mautic_calls_per_1000 ≤ 8", "w6.live_slowdown_p99 ≤ 1.2", "not run", "MISSING"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var figs map[string]any
+	if err := json.Unmarshal(b, &figs); err != nil {
+		t.Fatalf("bench.json: %v\n%s", err, b)
+	}
+	get := func(path string) (float64, bool) {
+		var v any = figs
+		for _, k := range strings.Split(path, ".") {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return 0, false
+			}
+			v = m[k]
+		}
+		f, ok := v.(float64)
+		return f, ok
+	}
+	for _, k := range []string{"w1.p99_ms", "w1.votes_per_s", "w1.mautic_calls_per_1000", "w5.mautic_calls_per_1000", "w6.live_slowdown_p99", "w6.backfill.live.p99_ms", "setup.retry_base_delay_ms"} {
+		if _, ok := get(k); !ok {
+			t.Errorf("bench.json lacks %s:\n%s", k, b)
+		}
+	}
+	if v, _ := get("w1.votes"); v != 40 {
+		t.Errorf("bench.json w1.votes = %v, want 40", v)
+	}
+	if _, ok := get("w4.slowdown_p99"); ok {
+		t.Errorf("bench.json has W4 figures, yet W4 did not run")
+	}
+}
+
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "--batch", "0"},
 		{"bench", "--votes", "0"},
+		{"bench", "--chunk", "1001"},
+		{"bench", "--w4", "--w4-votes", "3"},
 		{"bench", "--phase", "nope"},
 		{"bench", "--phase", "rss"},
 		{"bench", "--progress", "sometimes"},

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ejplatform/ej-mautic/pkg/localstore"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
@@ -113,59 +114,111 @@ func TestCountingCounts(t *testing.T) {
 	}
 }
 
-func TestMemSourceRedelivers(t *testing.T) {
+// TestTracker: the tracker times messages from Expect to their ack through
+// the durable local queue, keeps a message's enqueue through its retries,
+// matches a body sent twice in send order, and counts dead letters and
+// messages it was never told about.
+func TestTracker(t *testing.T) {
 	ctx := context.Background()
-	s := &MemSource{BackoffScale: 0.01, Wait: 5 * time.Millisecond}
-	if err := s.Send(ctx, [][]byte{[]byte("a"), []byte("b"), []byte("c")}); err != nil {
+	st, err := localstore.Open(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Receive(ctx, 2)
-	if err != nil || len(got) != 2 || string(got[0].Body) != "a" || got[0].ReceiveCount != 1 {
-		t.Fatalf("first Receive = %+v, %v; want a and b, first delivery", got, err)
+	defer st.Close()
+	tr := &Tracker{Source: &localstore.QueueSource{Store: st, Wait: 5 * time.Millisecond}}
+	body := func(conv, id string) []byte {
+		return []byte(`{"version":1,"vote_id":"` + id + `","conversation_id":"` + conv + `"}`)
 	}
-	// b fails for now: back-off 2 s, scaled to 20 ms.
-	if err := s.Retry(ctx, []queue.Retry{{Received: got[1], After: 2 * time.Second}}); err != nil {
+	a, b, c := body("c1", "a"), body("c1", "b"), body("c2", "c")
+	t0 := time.Now().Add(-time.Second)
+	tr.Expect([][]byte{a, b, c}, t0)
+	tr.Expect([][]byte{a}, t0.Add(500*time.Millisecond)) // a redelivery, sent later
+	if err := st.Enqueue(ctx, [][]byte{a, b, c, a, []byte(`{"stranger":1}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(ctx, got[:1]); err != nil {
+	if n := tr.Pending("c1"); n != 3 {
+		t.Errorf("Pending(c1) = %d, want 3", n)
+	}
+	got, err := tr.Receive(ctx, 10)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("Receive = %d messages, %v; want 5", len(got), err)
+	}
+	// b fails for now; c is dead; the two a's are done.
+	if err := tr.Retry(ctx, []queue.Retry{{Received: got[1], After: time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
-	next, _ := s.Receive(ctx, 10)
-	if len(next) != 1 || string(next[0].Body) != "c" {
-		t.Fatalf("second Receive = %+v, want only c (b is hidden)", next)
-	}
-	if err := s.DeadLetter(ctx, []queue.Dead{{Received: next[0], Reason: "bad"}}); err != nil {
+	if err := tr.DeadLetter(ctx, []queue.Dead{{Received: got[2], Reason: "bad"}}); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	if err := tr.Ack(ctx, []queue.Received{got[0], got[3], got[4]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.Pending(); n != 1 {
+		t.Errorf("Pending = %d, want 1 (b)", n)
+	}
 	var again []queue.Received
-	for len(again) == 0 && time.Since(start) < 2*time.Second {
-		again, _ = s.Receive(ctx, 10)
+	for start := time.Now(); len(again) == 0 && time.Since(start) < 2*time.Second; {
+		again, _ = tr.Receive(ctx, 10)
 	}
-	if len(again) != 1 || string(again[0].Body) != "b" || again[0].ReceiveCount != 2 {
-		t.Fatalf("after the back-off, Receive = %+v; want b again with ReceiveCount 2", again)
+	if len(again) != 1 || again[0].ReceiveCount != 2 {
+		t.Fatalf("after the back-off, Receive = %+v; want b again", again)
 	}
-	if waited := time.Since(start); waited < 10*time.Millisecond {
-		t.Errorf("b came back after %s, want about 20 ms", waited)
-	}
-	if s.Pending() != 1 {
-		t.Errorf("Pending = %d, want 1", s.Pending())
-	}
-	if err := s.Ack(ctx, again); err != nil {
+	if err := tr.Ack(ctx, again); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := s.WaitDrained(wctx); err != nil {
-		t.Fatalf("WaitDrained: %v", err)
+	if err := tr.Wait(wctx, nil); err != nil {
+		t.Fatalf("Wait: %v", err)
 	}
-	st := s.Stats()
-	if st.Sent != 3 || st.Received != 4 || st.Acked != 2 || st.Retried != 1 || st.Dead != 1 || st.DeadReasons["bad"] != 1 {
-		t.Errorf("Stats = %+v", st)
+	s := tr.Stats()
+	if s.Sent != 4 || s.Received != 6 || s.Acked != 3 || s.Retried != 1 || s.Dead != 1 || s.DeadReasons["bad"] != 1 || s.Untracked != 1 {
+		t.Errorf("Stats = %+v", s)
 	}
-	lat := s.Latencies()
-	if len(lat) != 2 || lat[1] < 10*time.Millisecond {
-		t.Errorf("Latencies = %v, want 2, the larger one including b's back-off", lat)
+	lat := tr.Latencies(nil)
+	if len(lat) != 3 || lat[0] < 400*time.Millisecond || lat[2] < time.Second {
+		t.Errorf("Latencies = %v: want the redelivered a ≈0.5 s, the first a and b ≥ 1 s", lat)
+	}
+	if l := tr.Latencies(func(c string) bool { return c == "c2" }); len(l) != 0 {
+		t.Errorf("c2's latencies = %v, want none (dead-lettered)", l)
+	}
+	tr.Reset()
+	if s := tr.Stats(); s.Acked != 0 || len(tr.Latencies(nil)) != 0 {
+		t.Errorf("after Reset: %+v", s)
+	}
+}
+
+func TestSessionWorkload(t *testing.T) {
+	// 400 votes at 1 vote/s of voted_at time: 400 s, sessions of 5 min.
+	w := Workload{Conversations: 4, Participants: 40, SessionVotes: 10, SessionLength: 5 * time.Minute, Rate: 1, Prefix: "s-", VoteIDPrefix: "s-", Seed: 9}
+	g := w.Generate()
+	if g.Votes != 400 || len(g.Bodies) != 400 || g.Participants() != 40 {
+		t.Fatalf("votes %d, bodies %d, participants %d; want 400, 400, 40", g.Votes, len(g.Bodies), g.Participants())
+	}
+	var prev time.Time
+	first, last := map[string]time.Time{}, map[string]time.Time{}
+	for i, b := range g.Bodies {
+		vs, err := votes.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := vs[0]
+		if v.VotedAt.Before(prev) {
+			t.Fatalf("vote %d is out of voted_at order", i)
+		}
+		prev = v.VotedAt
+		if _, ok := first[v.Participant.ID]; !ok {
+			first[v.Participant.ID] = v.VotedAt
+		}
+		last[v.Participant.ID] = v.VotedAt
+	}
+	for id := range first {
+		if d := last[id].Sub(first[id]); d < 4*time.Minute || d > 6*time.Minute {
+			t.Errorf("participant %s's session lasts %s, want about 5 min", id, d)
+		}
+	}
+	if span := prev.Sub(defaultStart()); span < 350*time.Second || span > 410*time.Second {
+		t.Errorf("votes span %s, want ≈ 400 s (400 votes at 1 vote/s)", span)
 	}
 }
 
@@ -213,7 +266,8 @@ func TestVerify(t *testing.T) {
 }
 
 // TestRunTiny runs a tiny bench end to end against an in-process
-// simulator and checks that its figures hang together.
+// simulator, through a local server (POST /votes, the durable local queue,
+// serve's workers), and checks that its figures hang together.
 func TestRunTiny(t *testing.T) {
 	_, url := newSim(t)
 	cfg := DefaultConfig()
@@ -246,8 +300,11 @@ func TestRunTiny(t *testing.T) {
 	if w1.Baseline.Votes != 120 || w1.Baseline.Of != 120 || w1.Baseline.Created == 0 || w1.Ratio <= 0 {
 		t.Errorf("W1 baseline = %+v, ratio %v", w1.Baseline, w1.Ratio)
 	}
-	if w1.Source.Acked != w1.Messages || w1.P50 <= 0 || w1.P99 < w1.P50 {
+	if w1.Source.Acked != w1.Messages || w1.Source.Sent != w1.Messages || w1.Source.Untracked != 0 || w1.P50 <= 0 || w1.P99 < w1.P50 {
 		t.Errorf("W1 queue %+v, p50 %v p99 %v", w1.Source, w1.P50, w1.P99)
+	}
+	if w1.Posts != 1 || w1.Messages < 120 {
+		t.Errorf("W1 sent %d messages in %d POST /votes, want ≥ 120 in one", w1.Messages, w1.Posts)
 	}
 	if same.MauticTotal != 0 || same.Summary.Synced != 120 || same.StaleCount != 0 {
 		t.Errorf("W3-same: %d Mautic calls, %d synced, %d stale; want 0, 120, 0", same.MauticTotal, same.Summary.Synced, same.StaleCount)
@@ -276,10 +333,33 @@ func TestRunTiny(t *testing.T) {
 	}
 }
 
-// TestChildProcesses builds ejmautic and runs the bench the way `ejmautic
-// bench` does: the simulator and the one-batch measurement in child
-// processes.
-func TestChildProcesses(t *testing.T) {
+// tinyAll is an --all configuration small enough for a test: every
+// workload, at a few dozen to a few thousand votes.
+func tinyAll() Config {
+	cfg := DefaultConfig()
+	cfg.RunW2, cfg.RunW4, cfg.RunW5, cfg.RunW6 = true, true, true, true
+	cfg.Latency, cfg.Sizes, cfg.BaselineBudget = 5*time.Millisecond, false, 200*time.Millisecond
+	cfg.W1.Votes, cfg.W1.Participants = 40, 10
+	cfg.W2.Votes, cfg.W2.Participants, cfg.W2.Conversations = 300, 60, 3
+	cfg.W4.Workload.Votes, cfg.W4.Workload.Participants, cfg.W4.Workload.Conversations = 200, 40, 4
+	// A create that timed out keeps its reservations (Mautic may have made
+	// the contacts) for the processor's ReservationTTL, 2 minutes: the
+	// slow tenant recovers after that.
+	cfg.W4.SlowLatency, cfg.MauticTimeout, cfg.W4.HealWait = 300*time.Millisecond, time.Second, 4*time.Minute
+	cfg.W5.Participants, cfg.W5.Conversations, cfg.W5.SessionVotes, cfg.W5.SessionLength = 40, 4, 5, 20*time.Second
+	cfg.W6.Backfill.Votes, cfg.W6.Backfill.Participants = 1500, 150
+	cfg.W6.Live.Votes, cfg.W6.Live.Participants, cfg.W6.Live.Conversations, cfg.W6.LiveRate = 30, 9, 3, 30
+	cfg.RSSVotes, cfg.RSSRuns = 200, 1
+	return cfg
+}
+
+// TestRunAll builds ejmautic and runs a tiny --all the way `ejmautic
+// bench` does: the simulators (W4's slow tenant's apart) and the
+// one-batch measurement in child processes, every workload through one
+// local server, and aws.json/rie.json/gobench.txt in the report dir. It
+// checks that bench.json holds every figure a goal line names, and that
+// each goal judged the value bench.json holds.
+func TestRunAll(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ejmautic")
 	}
@@ -292,19 +372,34 @@ func TestChildProcesses(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build ejmautic: %v\n%s", err, out)
 	}
-	cfg := DefaultConfig()
-	cfg.Exe, cfg.ExeArgs = exe, []string{"bench"}
-	cfg.Latency, cfg.Sizes, cfg.BaselineBudget = 5*time.Millisecond, false, 200*time.Millisecond
-	cfg.W1.Votes, cfg.W1.Participants = 40, 10
-	cfg.RSSVotes, cfg.RSSRuns = 200, 1
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("aws.json", `{"batch1000.dynamodb_write_items_per_vote":1.49,"batch1000.dynamodb_wcu_per_vote":1.49,"batch1000.secret_reads_per_connection":1}`)
+	write("rie.json", `{"runs":10,"functions":[{"name":"authorize","init_ms":14},{"name":"callback","init_ms":17},{"name":"connections","init_ms":14},{"name":"keepalive","init_ms":19},{"name":"votes","init_ms":18}]}`)
+	write("gobench.txt", "pkg: github.com/ejplatform/ej-mautic/pkg/benchmark\nBenchmarkProcess/new-2   15   75504183 ns/op   120.2 allocs/vote\n")
+	cfg := tinyAll()
+	cfg.Exe, cfg.ExeArgs, cfg.ReportDir = exe, []string{"bench"}, dir
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rep.OK || !rep.Setup.SimChild {
-		t.Fatalf("report OK %v, sim child %v: %+v", rep.OK, rep.Setup.SimChild, rep.OneBatch)
+		var table strings.Builder
+		_ = rep.WriteTable(&table)
+		t.Fatalf("report OK %v, sim child %v:\n%s", rep.OK, rep.Setup.SimChild, table.String())
+	}
+	var names []string
+	for _, w := range rep.Workloads {
+		names = append(names, w.Name)
+	}
+	if want := "W1 W3-same W3-later W2 W4-healthy W4-slow W4-timeout W5 W6-live W6-backfill"; strings.Join(names, " ") != want {
+		t.Errorf("workloads %v, want %s", names, want)
 	}
 	ob := rep.OneBatch
 	if ob == nil || len(ob.Runs) != 1 || ob.Runs[0].Summary.Synced != 200 || ob.PeakMax <= 0 {
@@ -313,7 +408,47 @@ func TestChildProcesses(t *testing.T) {
 	if runtime.GOOS == "linux" && (ob.Runs[0].MaxRSS <= 0 || ob.Runs[0].OwnPeak <= 0) {
 		t.Errorf("child RSS not measured: %+v", ob.Runs[0])
 	}
-	if _, err := os.Stat(exe); err != nil {
-		t.Fatal(err)
+
+	if testing.Verbose() {
+		var table strings.Builder
+		_ = rep.WriteTable(&table)
+		t.Log("\n" + table.String())
+	}
+	bench, note := readReport(dir, "bench.json")
+	if note != "" {
+		t.Fatalf("bench.json: %s", note)
+	}
+	for _, g := range rep.Goals {
+		if !strings.HasPrefix(g.Goal, g.Key+" ") {
+			t.Errorf("goal line %q does not name the key it reads, %q", g.Goal, g.Key)
+		}
+		v, ok := bench[g.Key]
+		switch {
+		case g.Key == "bootstrap.max_mb":
+			// Sizes is off in this test.
+			if g.Status != "missing" {
+				t.Errorf("goal %q: %s without bootstraps, want missing", g.Goal, g.Status)
+			}
+		case !ok:
+			t.Errorf("bench.json lacks %q, named by goal %q (%s: %s)", g.Key, g.Goal, g.Status, g.Detail)
+		case g.Status == "not run":
+			t.Errorf("goal %q not run under --all", g.Goal)
+		case (g.Status == "met" || g.Status == "missed") && g.Value != v:
+			t.Errorf("goal %q judged %v, bench.json holds %v", g.Goal, g.Value, v)
+		}
+	}
+	for _, k := range []string{"w4.slowdown_p99_timeout", "w4.slow_tenant_synced", "w4.healthy.healthy_tenants.p99_ms", "w4.timeout.slow_tenant.all_synced",
+		"w6.backfill.backfill.p99_ms", "w5.p99_ms", "w2.votes_per_s", "w2.p99_ms", "aws.w1.write_items_per_vote", "init.votes.ms"} {
+		if _, ok := bench[k]; !ok {
+			t.Errorf("bench.json lacks %q", k)
+		}
+	}
+	if v := bench["w4.slow_tenant_synced"]; v != 1 {
+		t.Errorf("W4's slow tenant: not every vote synced after healing (%v)", v)
+	}
+	for _, w := range rep.Workloads {
+		if w.SlowTenant != nil && (!w.SlowTenant.AllSynced || w.SlowTenant.VotesSynced != w.SlowTenant.Votes) {
+			t.Errorf("%s: slow tenant %+v", w.Name, *w.SlowTenant)
+		}
 	}
 }

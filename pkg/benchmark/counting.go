@@ -24,10 +24,13 @@ type Op struct {
 	Items int64 `json:"items"`
 }
 
-// Counts counts store calls by method. It is safe for concurrent use.
+// Counts counts store calls by method, and adds up the connection
+// counters the processor records (AddStats) by conversation. It is safe
+// for concurrent use.
 type Counts struct {
-	mu  sync.Mutex
-	ops map[string]Op
+	mu    sync.Mutex
+	ops   map[string]Op
+	stats map[string]connection.Stats
 }
 
 // isWrite reports whether a store method changes the store; the others
@@ -60,10 +63,32 @@ func (c *Counts) Snapshot() map[string]Op {
 	return maps.Clone(c.ops)
 }
 
+// ConnectionStats returns the counters recorded through AddStats since
+// the last Reset, summed by conversation (VotesSynced, ContactsCreated and
+// VotesSkipped).
+func (c *Counts) ConnectionStats() map[string]connection.Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.stats)
+}
+
+func (c *Counts) addStats(conv string, s connection.Stats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stats == nil {
+		c.stats = map[string]connection.Stats{}
+	}
+	t := c.stats[conv]
+	t.VotesSynced += s.VotesSynced
+	t.ContactsCreated += s.ContactsCreated
+	t.VotesSkipped += s.VotesSkipped
+	c.stats[conv] = t
+}
+
 // Reset zeroes the counts.
 func (c *Counts) Reset() {
 	c.mu.Lock()
-	c.ops = nil
+	c.ops, c.stats = nil, nil
 	c.mu.Unlock()
 }
 
@@ -144,7 +169,11 @@ func (c *Counting) UpdateStatus(ctx context.Context, conversationID string, stat
 // AddStats counts a write.
 func (c *Counting) AddStats(ctx context.Context, conversationID string, s connection.Stats) error {
 	c.Counts.add("AddStats", 1)
-	return c.Backend.AddStats(ctx, conversationID, s)
+	err := c.Backend.AddStats(ctx, conversationID, s)
+	if err == nil {
+		c.Counts.addStats(conversationID, s)
+	}
+	return err
 }
 
 // GetSecret counts a read (a Secrets Manager read on AWS).

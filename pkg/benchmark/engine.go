@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,11 +24,9 @@ import (
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Connect connects conversations to the simulated Mautic at simURL
-// through the real OAuth flow of a local server on the data dir dir: for
-// each, API credentials are created in the simulator, the conversation is
-// registered with ej-mautic's API, and a browser logs into Mautic and
-// accepts. The server is closed before Connect returns; the connections
-// and their tokens stay in dir.
+// through the real OAuth flow of a local server on the data dir dir (see
+// ConnectOn). The server is closed before Connect returns; the
+// connections and their tokens stay in dir.
 func Connect(ctx context.Context, simURL, dir string, conversations []string) error {
 	env := func(k string) (string, bool) {
 		if k == config.EnvMauticAllowlist {
@@ -35,58 +34,77 @@ func Connect(ctx context.Context, simURL, dir string, conversations []string) er
 		}
 		return "", false
 	}
-	srv, err := localapp.Start(ctx, localapp.Options{Addr: "127.0.0.1:0", DataDir: dir, Env: env, Workers: 1, Logger: discardLogger()})
+	srv, err := localapp.Start(ctx, localapp.Options{Addr: "127.0.0.1:0", DataDir: dir, Env: env, Workers: -1, Logger: discardLogger()})
 	if err != nil {
 		return fmt.Errorf("start the local server: %w", err)
 	}
 	defer srv.Close()
-	sim := &SimClient{URL: simURL}
-	c := &e2e.Client{BaseURL: srv.URL, APIKey: srv.APIKeys[0]}
-	connect := func(conv string) error {
-		id, secret, err := sim.CreateClient(ctx, []string{srv.URL + "/"}, true)
+	targets := make([]Target, len(conversations))
+	for i, c := range conversations {
+		targets[i] = Target{Conversation: c, MauticURL: simURL}
+	}
+	if err := ConnectOn(ctx, srv.URL, srv.APIKeys[0], targets); err != nil {
+		return err
+	}
+	return srv.Close()
+}
+
+// Target is a conversation to connect and the simulated Mautic it syncs
+// to.
+type Target struct {
+	Conversation, MauticURL string
+}
+
+// ConnectOn connects each target's conversation through the OAuth flow of
+// the ej-mautic server at baseURL: API credentials of its own are created
+// in its simulated Mautic, the conversation is registered with the
+// server's API (PUT /conversations/{id}/mautic), and a browser logs into
+// Mautic and accepts; the callback stores the token.
+func ConnectOn(ctx context.Context, baseURL, apiKey string, targets []Target) error {
+	c := &e2e.Client{BaseURL: baseURL, APIKey: apiKey}
+	connect := func(t Target) error {
+		sim := &SimClient{URL: t.MauticURL}
+		id, secret, err := sim.CreateClient(ctx, []string{baseURL + "/"}, true)
 		if err != nil {
 			return err
 		}
-		v, err := c.Register(ctx, conv, connect.RegisterRequest{MauticURL: simURL, ClientID: id, ClientSecret: secret})
+		v, err := c.Register(ctx, t.Conversation, connect.RegisterRequest{MauticURL: t.MauticURL, ClientID: id, ClientSecret: secret})
 		if err != nil {
-			return fmt.Errorf("register conversation %s: %w", conv, err)
+			return fmt.Errorf("register conversation %s: %w", t.Conversation, err)
 		}
 		if _, err := e2e.Authorize(ctx, v.AuthorizeURL, "admin", "mautic"); err != nil {
-			return fmt.Errorf("authorize conversation %s: %w", conv, err)
+			return fmt.Errorf("authorize conversation %s: %w", t.Conversation, err)
 		}
-		st, err := c.Status(ctx, conv)
+		st, err := c.Status(ctx, t.Conversation)
 		if err != nil {
 			return err
 		}
 		if st.Status != connection.StatusConnected {
-			return fmt.Errorf("conversation %s is %s after the OAuth dance", conv, st.Status)
+			return fmt.Errorf("conversation %s is %s after the OAuth dance", t.Conversation, st.Status)
 		}
 		return nil
 	}
 	// A few at a time: each costs a handful of Mautic round trips.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	errs := make([]error, len(conversations))
-	for i, conv := range conversations {
+	errs := make([]error, len(targets))
+	for i, t := range targets {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = connect(conv)
+			errs[i] = connect(t)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return srv.Close()
+	return errors.Join(errs...)
 }
 
-// Engine is ej-mautic's vote path on an embedded store, with every store
-// call counted: what `ejmautic serve` runs, without its HTTP API.
+// Engine is ej-mautic's vote processor on an embedded store, built
+// through the composition root (pkg/app) as serve builds it, with every
+// store call counted, but no HTTP API and no queue: the one-batch memory
+// measurement (RSSPhase) and BenchmarkProcess hand it batches directly.
 type Engine struct {
 	Store     *localstore.Store
 	Counts    *Counts

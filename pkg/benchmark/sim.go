@@ -75,6 +75,12 @@ func (s *SimClient) SetLatency(ctx context.Context, d time.Duration) error {
 	return s.call(ctx, http.MethodPost, "/_sim/faults", mautictest.Faults{LatencyMS: &ms}, nil)
 }
 
+// SetFaults sets the simulator's faults (latency, timeouts…); fields
+// left nil keep their value.
+func (s *SimClient) SetFaults(ctx context.Context, f mautictest.Faults) error {
+	return s.call(ctx, http.MethodPost, "/_sim/faults", f, nil)
+}
+
 // Stats returns the request counters.
 func (s *SimClient) Stats(ctx context.Context) (mautictest.Stats, error) {
 	var st mautictest.Stats
@@ -142,6 +148,9 @@ type Verification struct {
 	StaleCount int
 	// Found is how many contacts carry the conversations' tags.
 	Found int
+	// Missing counts participants without a contact; Extra the contacts
+	// beyond the first of participants with several (duplicates).
+	Missing, Extra int
 }
 
 // Verify checks that every wanted participant has exactly one contact
@@ -185,6 +194,11 @@ func Verify(contacts []mautictest.Contact, want map[string]map[string]string, la
 			phone := want[conv][pid]
 			k := key{conv, phone}
 			if n := count[k]; n != 1 {
+				if n == 0 {
+					v.Missing++
+				} else {
+					v.Extra += n - 1
+				}
 				v.Problems = append(v.Problems, fmt.Sprintf("conversation %s participant %s (%s): %d contacts, want 1", conv, pid, phone, n))
 				continue
 			}

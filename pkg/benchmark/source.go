@@ -1,276 +1,312 @@
 package benchmark
 
 import (
-	"container/heap"
+	"bytes"
 	"context"
+	"hash/maphash"
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ejplatform/ej-mautic/pkg/queue"
-	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
-// MemSource is an in-memory queue.Source that behaves like SQS for the
-// bench: messages are received in enqueue order, a retried message is
-// invisible for its back-off (scaled by BackoffScale) and comes back with
-// a higher receive count, and each message's time from enqueue to ack is
-// recorded. Received messages stay in flight until settled: the bench's
-// workers do not crash, so there is no visibility timeout.
-type MemSource struct {
-	// BackoffScale multiplies the processor's back-offs (0.01 turns 10 s
-	// into 100 ms); 1 when zero.
-	BackoffScale float64
-	// Wait is how long Receive waits when no message is visible; 50 ms
-	// when zero.
-	Wait time.Duration
+// Tracker decorates the queue.Source a local server's workers drain
+// (localapp.Options.WrapSource): it times each message from its enqueue
+// to its settlement and counts what happened to it. The bench calls
+// Expect with the bodies of each POST /votes just before sending it; a
+// message is matched to its enqueue time by its body the first time a
+// worker receives it (a body sent twice, as a redelivery, is matched in
+// send order), and keeps it through its retries. Messages the tracker
+// was not told about are passed through and counted as Untracked. Reset
+// starts a new workload: messages expected before it that settle later
+// are counted as Earlier, not timed nor waited for.
+type Tracker struct {
+	Source queue.Source
 
-	mu       sync.Mutex
-	seq      int
-	ready    []*memMsg // visible, oldest first
-	later    laterHeap // hidden until their visibleAt
-	inflight map[string]*memMsg
-	pending  int           // enqueued, not yet acked nor dead-lettered
-	drained  chan struct{} // closed when pending drops to 0
-	wake     chan struct{}
-	stats    SourceStats
-	lat      []time.Duration
+	once    sync.Once
+	seed    maphash.Seed
+	mu      sync.Mutex
+	expect  map[uint64][]sent // body hash → enqueues not yet received, oldest first
+	flight  map[string]sent   // message handle → its enqueue
+	pending map[string]int    // conversation → expected messages not yet settled
+	total   int               // expected messages not yet settled
+	changed chan struct{}     // closed and replaced when a message settles
+	epoch   int               // incremented by Reset
+	stats   SourceStats
+	lat     []Sample
+}
+
+// sent is one expected message: when it was enqueued, its conversation,
+// and the workload (epoch) that sent it.
+type sent struct {
+	at    time.Time
+	conv  string
+	epoch int
+}
+
+// Sample is one settled message's enqueue → ack time.
+type Sample struct {
+	Conversation string
+	Latency      time.Duration
 }
 
 // SourceStats counts what happened to the messages.
 type SourceStats struct {
-	Sent, Received, Acked, Retried, Dead int
+	// Sent is how many messages were expected (POSTed).
+	Sent     int `json:"sent"`
+	Received int `json:"received"`
+	Acked    int `json:"acked"`
+	Retried  int `json:"retried"`
+	Dead     int `json:"dead"`
 	// DeadReasons counts dead-lettered messages by reason.
-	DeadReasons map[string]int
+	DeadReasons map[string]int `json:"dead_reasons,omitempty"`
+	// Untracked counts received messages that were never expected;
+	// Earlier the messages of an earlier workload settled during this one.
+	Untracked int `json:"untracked"`
+	Earlier   int `json:"earlier"`
 }
 
-type memMsg struct {
-	id        string
-	body      []byte
-	enqueued  time.Time
-	visibleAt time.Time
-	receives  int
+var _ queue.Source = (*Tracker)(nil)
+
+func (t *Tracker) init() {
+	t.once.Do(func() {
+		t.seed = maphash.MakeSeed()
+		t.expect = map[uint64][]sent{}
+		t.flight = map[string]sent{}
+		t.pending = map[string]int{}
+		t.changed = make(chan struct{})
+		t.stats.DeadReasons = map[string]int{}
+	})
 }
 
-type laterHeap []*memMsg
-
-func (h laterHeap) Len() int           { return len(h) }
-func (h laterHeap) Less(i, j int) bool { return h[i].visibleAt.Before(h[j].visibleAt) }
-func (h laterHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *laterHeap) Push(x any)        { *h = append(*h, x.(*memMsg)) }
-func (h *laterHeap) Pop() any {
-	old := *h
-	m := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return m
-}
-
-var _ queue.Source = (*MemSource)(nil)
-
-func (s *MemSource) init() {
-	if s.inflight == nil {
-		s.inflight = map[string]*memMsg{}
-		s.wake = make(chan struct{}, 1)
-		s.stats.DeadReasons = map[string]int{}
+// conversationOf reads the conversation id of a generated vote body.
+func conversationOf(body []byte) string {
+	const key = `"conversation_id":"`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return ""
 	}
+	rest := body[i+len(key):]
+	if j := bytes.IndexByte(rest, '"'); j >= 0 {
+		return string(rest[:j])
+	}
+	return ""
 }
 
-func (s *MemSource) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Send enqueues bodies now (it implements votes.Sender).
-func (s *MemSource) Send(_ context.Context, bodies [][]byte) error {
-	now := time.Now()
-	s.mu.Lock()
-	s.init()
-	if s.pending == 0 || s.drained == nil {
-		s.drained = make(chan struct{})
-	}
+// Expect registers bodies about to be enqueued at at.
+func (t *Tracker) Expect(bodies [][]byte, at time.Time) {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, b := range bodies {
-		s.seq++
-		s.ready = append(s.ready, &memMsg{id: strconv.Itoa(s.seq), body: b, enqueued: now})
+		h := maphash.Bytes(t.seed, b)
+		conv := conversationOf(b)
+		t.expect[h] = append(t.expect[h], sent{at: at, conv: conv, epoch: t.epoch})
+		t.pending[conv]++
 	}
-	s.pending += len(bodies)
-	s.stats.Sent += len(bodies)
-	s.mu.Unlock()
-	s.signal()
-	return nil
+	t.total += len(bodies)
+	t.stats.Sent += len(bodies)
 }
 
-// Receive takes up to limit visible messages, waiting up to Wait for one.
-func (s *MemSource) Receive(ctx context.Context, limit int) ([]queue.Received, error) {
-	wait := s.Wait
-	if wait <= 0 {
-		wait = 50 * time.Millisecond
+// Receive receives from the decorated source and matches new messages to
+// their enqueue.
+func (t *Tracker) Receive(ctx context.Context, limit int) ([]queue.Received, error) {
+	t.init()
+	msgs, err := t.Source.Receive(ctx, limit)
+	if len(msgs) == 0 {
+		return msgs, err
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		now := time.Now()
-		s.mu.Lock()
-		s.init()
-		for len(s.later) > 0 && !s.later[0].visibleAt.After(now) {
-			s.ready = append(s.ready, heap.Pop(&s.later).(*memMsg))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stats.Received += len(msgs)
+	for _, m := range msgs {
+		if _, ok := t.flight[m.Handle]; ok {
+			continue
 		}
-		if n := min(limit, len(s.ready)); n > 0 {
-			out := make([]queue.Received, n)
-			for i, m := range s.ready[:n] {
-				m.receives++
-				s.inflight[m.id] = m
-				out[i] = queue.Received{Message: votes.Message{ID: m.id, Body: m.body, ReceiveCount: m.receives}, Handle: m.id}
-			}
-			clear(s.ready[:n])
-			s.ready = s.ready[n:]
-			s.stats.Received += n
-			s.mu.Unlock()
-			return out, nil
+		h := maphash.Bytes(t.seed, m.Body)
+		q := t.expect[h]
+		if len(q) == 0 {
+			t.stats.Untracked++
+			continue
 		}
-		next := deadline
-		if len(s.later) > 0 && s.later[0].visibleAt.Before(next) {
-			next = s.later[0].visibleAt
+		t.flight[m.Handle] = q[0]
+		if len(q) == 1 {
+			delete(t.expect, h)
+		} else {
+			t.expect[h] = q[1:]
 		}
-		s.mu.Unlock()
-		if !now.Before(deadline) {
-			return nil, nil
-		}
-		t := time.NewTimer(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil
-		case <-s.wake:
-		case <-t.C:
-		}
-		t.Stop()
 	}
+	return msgs, err
 }
 
-// settle removes settled messages from flight; it returns them.
-func (s *MemSource) settle(msgs []queue.Received) []*memMsg {
-	out := make([]*memMsg, 0, len(msgs))
-	for _, r := range msgs {
-		if m, ok := s.inflight[r.Handle]; ok {
-			delete(s.inflight, r.Handle)
-			out = append(out, m)
+// settle ends the tracking of handles; it returns the enqueues of those
+// the current workload sent.
+func (t *Tracker) settle(handles []string) []sent {
+	out := make([]sent, 0, len(handles))
+	for _, h := range handles {
+		s, ok := t.flight[h]
+		if !ok {
+			continue
 		}
+		delete(t.flight, h)
+		if s.epoch != t.epoch {
+			t.stats.Earlier++
+			continue
+		}
+		out = append(out, s)
+		t.pending[s.conv]--
+		t.total--
+	}
+	if len(out) > 0 {
+		close(t.changed)
+		t.changed = make(chan struct{})
 	}
 	return out
 }
 
-func (s *MemSource) done(n int) {
-	s.pending -= n
-	if s.pending == 0 && s.drained != nil {
-		close(s.drained)
-		s.drained = nil
+// Ack acks through the decorated source, then records the latencies.
+func (t *Tracker) Ack(ctx context.Context, msgs []queue.Received) error {
+	t.init()
+	if err := t.Source.Ack(ctx, msgs); err != nil {
+		return err
 	}
-}
-
-// Ack deletes processed messages and records their latency.
-func (s *MemSource) Ack(_ context.Context, msgs []queue.Received) error {
 	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	ms := s.settle(msgs)
-	for _, m := range ms {
-		s.lat = append(s.lat, now.Sub(m.enqueued))
+	handles := make([]string, len(msgs))
+	for i, m := range msgs {
+		handles[i] = m.Handle
 	}
-	s.stats.Acked += len(ms)
-	s.done(len(ms))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.settle(handles) {
+		t.lat = append(t.lat, Sample{Conversation: s.conv, Latency: now.Sub(s.at)})
+		t.stats.Acked++
+	}
 	return nil
 }
 
-// Retry hides messages for their scaled back-off.
-func (s *MemSource) Retry(_ context.Context, msgs []queue.Retry) error {
-	scale := s.BackoffScale
-	if scale <= 0 {
-		scale = 1
+// Retry retries through the decorated source and counts the messages.
+func (t *Tracker) Retry(ctx context.Context, msgs []queue.Retry) error {
+	t.init()
+	err := t.Source.Retry(ctx, msgs)
+	if err == nil {
+		t.mu.Lock()
+		t.stats.Retried += len(msgs)
+		t.mu.Unlock()
 	}
-	now := time.Now()
-	s.mu.Lock()
-	s.init()
-	for _, r := range msgs {
-		m, ok := s.inflight[r.Handle]
-		if !ok {
-			continue
+	return err
+}
+
+// DeadLetter dead-letters through the decorated source and counts the
+// messages by reason.
+func (t *Tracker) DeadLetter(ctx context.Context, msgs []queue.Dead) error {
+	t.init()
+	if err := t.Source.DeadLetter(ctx, msgs); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range msgs {
+		if n := len(t.settle([]string{m.Handle})); n > 0 {
+			t.stats.DeadReasons[m.Reason]++
+			t.stats.Dead += n
 		}
-		delete(s.inflight, r.Handle)
-		m.visibleAt = now.Add(time.Duration(float64(r.After) * scale))
-		heap.Push(&s.later, m)
-		s.stats.Retried++
 	}
-	s.mu.Unlock()
-	s.signal()
 	return nil
 }
 
-// DeadLetter drops messages, counting them by reason.
-func (s *MemSource) DeadLetter(_ context.Context, msgs []queue.Dead) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	reasons := map[string]string{}
-	for _, d := range msgs {
-		reasons[d.Handle] = d.Reason
-	}
-	rs := make([]queue.Received, len(msgs))
-	for i, d := range msgs {
-		rs[i] = d.Received
-	}
-	ms := s.settle(rs)
-	for _, m := range ms {
-		s.stats.DeadReasons[reasons[m.id]]++
-	}
-	s.stats.Dead += len(ms)
-	s.done(len(ms))
-	return nil
+// Pending is how many expected messages are neither acked nor
+// dead-lettered: of the given conversations, or of all when none is given.
+func (t *Tracker) Pending(convs ...string) int {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pendingLocked(convs)
 }
 
-// WaitDrained waits until every message sent so far is acked or
-// dead-lettered, or ctx ends.
-func (s *MemSource) WaitDrained(ctx context.Context) error {
-	s.mu.Lock()
-	ch := s.drained
-	s.mu.Unlock()
-	if ch == nil {
-		return nil
+func (t *Tracker) pendingLocked(convs []string) int {
+	if len(convs) == 0 {
+		return t.total
 	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	n := 0
+	for _, c := range convs {
+		n += t.pending[c]
+	}
+	return n
+}
+
+// Wait waits until every expected message of convs (of all conversations
+// when none is given) is settled, or ctx ends. tick, when not nil, is
+// called with the settled count at most every 100 ms.
+func (t *Tracker) Wait(ctx context.Context, tick func(settled int), convs ...string) error {
+	t.init()
+	for {
+		t.mu.Lock()
+		n, ch := t.pendingLocked(convs), t.changed
+		settled := t.stats.Acked + t.stats.Dead
+		t.mu.Unlock()
+		if tick != nil {
+			tick(settled)
+		}
+		if n <= 0 {
+			return nil
+		}
+		timer := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-ch:
+			// Coalesce bursts of settlements.
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			}
+		case <-timer.C:
+		}
+		timer.Stop()
 	}
 }
 
-// Pending is how many messages are neither acked nor dead-lettered.
-func (s *MemSource) Pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending
+// Reset starts a new workload: it zeroes the counters and latencies, and
+// messages expected so far are no longer waited for (those still queued
+// count as Earlier when they settle).
+func (t *Tracker) Reset() {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stats = SourceStats{DeadReasons: map[string]int{}}
+	t.lat = nil
+	t.epoch++
+	clear(t.pending)
+	t.total = 0
+	clear(t.expect) // sent but never received: Untracked if they ever come
 }
 
 // Stats returns the counters.
-func (s *MemSource) Stats() SourceStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	st.DeadReasons = maps.Clone(s.stats.DeadReasons)
+func (t *Tracker) Stats() SourceStats {
+	t.init()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.stats
+	st.DeadReasons = maps.Clone(t.stats.DeadReasons)
 	return st
 }
 
-// Latencies returns the enqueue → ack times of the acked messages, sorted.
-func (s *MemSource) Latencies() []time.Duration {
-	s.mu.Lock()
-	out := slices.Clone(s.lat)
-	s.mu.Unlock()
+// Latencies returns the enqueue → ack times of the acked messages of the
+// conversations keep accepts (all when keep is nil), sorted.
+func (t *Tracker) Latencies(keep func(conv string) bool) []time.Duration {
+	t.init()
+	t.mu.Lock()
+	out := make([]time.Duration, 0, len(t.lat))
+	for _, s := range t.lat {
+		if keep == nil || keep(s.Conversation) {
+			out = append(out, s.Latency)
+		}
+	}
+	t.mu.Unlock()
 	slices.Sort(out)
 	return out
 }

@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -32,6 +33,14 @@ type Workload struct {
 	// Start is the first vote's voted_at; votes are one second apart.
 	Start time.Time
 	Seed  uint64
+	// SessionVotes, when > 0, makes every participant vote in one session
+	// of SessionVotes votes spread over SessionLength, sessions starting
+	// at random over the workload's span, as EJ participants do: Votes is
+	// then ignored (it is Participants × SessionVotes), voted_at advances
+	// by Rate votes per second, and the messages are in voted_at order.
+	SessionVotes  int
+	SessionLength time.Duration
+	Rate          float64
 }
 
 // Generated is a workload's message bodies and what must come out of them.
@@ -45,6 +54,8 @@ type Generated struct {
 	// Last maps conversation → participant id → the latest voted_at of
 	// the participant's votes: the contact's lastActive afterwards.
 	Last map[string]map[string]time.Time
+	// PerConversation counts the distinct votes of each conversation.
+	PerConversation map[string]int
 }
 
 // Participants counts the participants in Want.
@@ -97,7 +108,7 @@ func (w Workload) Generate() Generated {
 	}
 	frac := func() float64 { return float64(next()%10000) / 10000 }
 
-	g := Generated{Want: map[string]map[string]string{}, Last: map[string]map[string]time.Time{}, Votes: w.Votes}
+	g := Generated{Want: map[string]map[string]string{}, Last: map[string]map[string]time.Time{}, Votes: w.Votes, PerConversation: map[string]int{}}
 	people := make([][]person, w.Conversations)
 	g.Conversations = w.ConversationIDs()
 	for ci, conv := range g.Conversations {
@@ -118,14 +129,57 @@ func (w Workload) Generate() Generated {
 			people[ci][pi] = p
 		}
 	}
+	type slot struct {
+		at     time.Time
+		ci, pi int
+	}
+	var slots []slot
+	if w.SessionVotes > 0 {
+		// Sessions: each participant's votes, SessionLength/(n-1) apart
+		// (±25%), from a start drawn over the span, then all in voted_at
+		// order.
+		rate := w.Rate
+		if rate <= 0 {
+			rate = 100
+		}
+		n := perConv * w.Conversations * w.SessionVotes
+		span := time.Duration(float64(n) / rate * float64(time.Second))
+		free := max(span-w.SessionLength, time.Second)
+		gap := w.SessionLength / time.Duration(max(w.SessionVotes-1, 1))
+		slots = make([]slot, 0, n)
+		for ci := range w.Conversations {
+			for pi := range perConv {
+				at := w.Start.Add(time.Duration(next() % uint64(free)))
+				for k := range w.SessionVotes {
+					jitter := time.Duration(0)
+					if k > 0 && gap >= 4 {
+						jitter = time.Duration(next()%uint64(gap/2)) - gap/4
+					}
+					slots = append(slots, slot{at.Add(time.Duration(k)*gap + jitter), ci, pi})
+				}
+			}
+		}
+		sort.SliceStable(slots, func(i, j int) bool { return slots[i].at.Before(slots[j].at) })
+		g.Votes = len(slots)
+	} else {
+		// The participant is drawn as the vote is written (pi -1), so
+		// that a workload generates what it always did.
+		slots = make([]slot, w.Votes)
+		for i := range slots {
+			slots[i] = slot{w.Start.Add(time.Duration(i) * time.Second), i % w.Conversations, -1}
+		}
+	}
 	choices := []string{"agree", "disagree", "skip"}
-	g.Bodies = make([][]byte, 0, w.Votes+int(float64(w.Votes)*w.Redeliver)+16)
-	for i := range w.Votes {
-		ci := i % w.Conversations
-		conv := g.Conversations[ci]
-		p := people[ci][next()%uint64(perConv)]
+	g.Bodies = make([][]byte, 0, len(slots)+int(float64(len(slots))*w.Redeliver)+16)
+	for i, sl := range slots {
+		conv := g.Conversations[sl.ci]
+		if sl.pi < 0 {
+			sl.pi = int(next() % uint64(perConv))
+		}
+		p := people[sl.ci][sl.pi]
 		g.Want[conv][p.id] = p.e164
-		votedAt := w.Start.Add(time.Duration(i) * time.Second)
+		g.PerConversation[conv]++
+		votedAt := sl.at
 		if votedAt.After(g.Last[conv][p.id]) {
 			g.Last[conv][p.id] = votedAt
 		}
