@@ -398,7 +398,7 @@ func TestRunAll(t *testing.T) {
 	for _, w := range rep.Workloads {
 		names = append(names, w.Name)
 	}
-	if want := "W1 W3-same W3-later W2 W4-healthy W4-slow W4-timeout W5 W6-live W6-backfill"; strings.Join(names, " ") != want {
+	if want := "W1 W3-same W3-later W2 W5 W6-live W6-backfill W4-healthy W4-slow W4-timeout"; strings.Join(names, " ") != want {
 		t.Errorf("workloads %v, want %s", names, want)
 	}
 	ob := rep.OneBatch
