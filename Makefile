@@ -26,8 +26,10 @@ test-unit:
 	$(GO) test ./...
 
 ## bench: the AWS-protocol and RIE measurements, the Go benchmarks, then
-## ejmautic bench's summary table (reports in a temporary EJM_REPORT_DIR;
-## BENCH_FLAGS=--w2 adds W2). See docs/benchmarks.md.
+## ejmautic bench's summary table (reports in a temporary EJM_REPORT_DIR,
+## where ejmautic bench also writes bench.json; BENCH_FLAGS=--all runs
+## every workload, --w2/--w4/--w5/--w6 one more; BENCH_JSON=path keeps a
+## copy of bench.json). See docs/benchmarks.md.
 bench:
 	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; failed=""; \
 	eval "$$(./.ci/tools.sh)"; \
@@ -45,6 +47,7 @@ bench:
 	echo "== 3/3 ejmautic bench $(BENCH_FLAGS)"; \
 	$(GO) build -o "$$dir/ejmautic" ./cmd/ejmautic; \
 	EJM_REPORT_DIR=$$dir "$$dir/ejmautic" bench $(BENCH_FLAGS) || failed="$$failed ejmautic-bench"; \
+	if [ -n "$(BENCH_JSON)" ] && [ -f "$$dir/bench.json" ]; then cp "$$dir/bench.json" "$(BENCH_JSON)"; echo "bench.json copied to $(BENCH_JSON)"; fi; \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed"; exit 1; fi
 
 ## chaos: the full-size chaos run (10,000 votes, 4 consumer processes,
