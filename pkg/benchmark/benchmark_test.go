@@ -303,6 +303,9 @@ func TestRunTiny(t *testing.T) {
 	if w1.Source.Acked != w1.Messages || w1.Source.Sent != w1.Messages || w1.Source.Untracked != 0 || w1.P50 <= 0 || w1.P99 < w1.P50 {
 		t.Errorf("W1 queue %+v, p50 %v p99 %v", w1.Source, w1.P50, w1.P99)
 	}
+	if runtime.GOOS == "linux" && (w1.PeakAnonRSS <= 0 || w1.PeakAnonRSS > w1.PeakRSS) {
+		t.Errorf("W1 peak anonymous RSS %d, peak RSS %d", w1.PeakAnonRSS, w1.PeakRSS)
+	}
 	if w1.Posts != 1 || w1.Messages < 120 {
 		t.Errorf("W1 sent %d messages in %d POST /votes, want ≥ 120 in one", w1.Messages, w1.Posts)
 	}

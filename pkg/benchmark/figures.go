@@ -88,6 +88,7 @@ func figures(r *Report) map[string]float64 {
 		secretMax = max(secretMax, perConn)
 		p("cpu_per_vote_us", float64(w.CPUPerVote)/float64(time.Microsecond))
 		p("peak_rss_mib", mib(w.PeakRSS))
+		p("peak_anon_rss_mib", mib(w.PeakAnonRSS))
 		p("retried_messages", float64(w.Source.Retried))
 		p("dead_messages", float64(w.Source.Dead))
 		p("contacts", float64(w.Contacts))

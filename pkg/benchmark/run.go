@@ -555,6 +555,34 @@ func (r *runner) measure(ctx context.Context, sp spec) (WorkloadResult, error) {
 	}
 	defer stop()
 	cpu0, posts0 := CPUTime(), srv.Posts()
+	// VmHWM counts the pages of the store's file the workload touched;
+	// the anonymous part (heaps, stacks) is sampled apart.
+	sampled := make(chan int64, 1)
+	stopSampling := make(chan struct{})
+	go func() {
+		var peak int64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			anon, _ := rssSplit()
+			peak = max(peak, anon)
+			select {
+			case <-stopSampling:
+				sampled <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	stopped := false
+	stopSampler := func() {
+		if !stopped {
+			stopped = true
+			close(stopSampling)
+			res.PeakAnonRSS = <-sampled
+		}
+	}
+	defer stopSampler()
 
 	start := time.Now()
 	drive := sp.drive
@@ -581,6 +609,7 @@ func (r *runner) measure(ctx context.Context, sp spec) (WorkloadResult, error) {
 	}
 	cpu := CPUTime() - cpu0
 	res.PeakRSS = PeakRSS()
+	stopSampler()
 	res.Posts = int(srv.Posts() - posts0)
 	res.Messages = srv.Tracker.Stats().Sent
 
