@@ -74,6 +74,16 @@ func figures(r *Report) map[string]float64 {
 			p(g+".messages", float64(l.Messages))
 		}
 		p("mautic_calls_per_1000", w.Per1000.MauticCalls)
+		// Contact-writing calls apart from the segment adds that follow
+		// each batch/new (at most one per batch and conversation run).
+		var writes float64
+		for _, e := range contactWriteRoutes {
+			writes += w.Per1000.Mautic[e]
+		}
+		p("contact_calls_per_1000", writes)
+		adds := float64(w.Mautic[segmentAddRoute])
+		p("segment_adds_per_1000", w.Per1000.Mautic[segmentAddRoute])
+		p("segment_adds_per_conversation_run", adds/float64(max(w.Summary.Conversations, 1)))
 		for e, v := range w.Per1000.Mautic {
 			p("mautic_calls_per_1000_by_route."+e, v)
 		}
@@ -287,3 +297,12 @@ func (r *Report) WriteFigures(path string) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// The simulator's routes that write contacts, and the one that adds
+// contacts to a segment.
+var contactWriteRoutes = []string{
+	"POST /api/contacts/batch/new", "PATCH /api/contacts/batch/edit", "PUT /api/contacts/batch/edit",
+	"POST /api/contacts/new", "PATCH /api/contacts/{id}/edit", "PUT /api/contacts/{id}/edit",
+}
+
+const segmentAddRoute = "POST /api/segments/{id}/contacts/add"
