@@ -64,9 +64,8 @@ type Deps struct {
 	// Parallel is how many conversations a batch works on at once; 0 for
 	// the processor's default.
 	Parallel int
-	// MaxInFlight caps the requests each route serves at once; 0 for
-	// httpapi.DefaultMaxInFlight.
-	MaxInFlight int
+	// HTTPOptions adjust the handlers (e.g. httpapi.MaxInFlight).
+	HTTPOptions []httpapi.Option
 }
 
 // App is one host's graph.
@@ -143,11 +142,7 @@ func New(d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	var hopts []httpapi.Option
-	if d.MaxInFlight > 0 {
-		hopts = append(hopts, httpapi.MaxInFlight(d.MaxInFlight))
-	}
-	h, err := httpapi.New(svc, d.AppSecret.APIKeys, d.Logger, hopts...)
+	h, err := httpapi.New(svc, d.AppSecret.APIKeys, d.Logger, d.HTTPOptions...)
 	if err != nil {
 		return nil, err
 	}

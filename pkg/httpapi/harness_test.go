@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ejplatform/ej-mautic/pkg/app"
+	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/connect"
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
@@ -34,6 +36,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
 	"github.com/ejplatform/ej-mautic/pkg/testbackend"
+	"github.com/ejplatform/ej-mautic/pkg/tokens"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbackend.Main(m)) }
@@ -210,25 +213,38 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	linkKey := []byte(randomString(t))
 	e.noteSecret(string(linkKey), "link key")
+	// Built through the composition root, as every host is: one app per
+	// function when Split.
+	cfg, err := config.Parse(func(k string) (string, bool) {
+		if k == config.EnvPublicBaseURL {
+			return e.Base, true
+		}
+		return "", false
+	}, nil)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	cfg.Allowlist = allow
+	store, ok := e.Meta.(app.Store)
+	secrets, ok2 := e.Secrets.(tokens.Secrets)
+	if !ok || !ok2 {
+		t.Fatalf("the harness's stores (%T, %T) are not what app.New takes", e.Meta, e.Secrets)
+	}
 	build := func(linkKey []byte, keys []string) (*connect.Service, *httpapi.Handlers) {
-		svc, err := connect.NewService(connect.Options{
-			Meta:          e.Meta,
-			Secrets:       e.Secrets,
-			LinkKey:       linkKey,
-			HTTPClient:    hc,
-			PublicBaseURL: e.Base,
-			Allowlist:     allow,
-			Now:           e.Clock.Now,
-			Logger:        logger,
+		a, err := app.New(app.Deps{
+			Config:      cfg,
+			Store:       store,
+			Secrets:     secrets,
+			AppSecret:   connection.AppSecret{APIKeys: keys, LinkKey: linkKey},
+			HTTPClient:  hc,
+			Now:         e.Clock.Now,
+			Logger:      logger,
+			HTTPOptions: opts.Handlers,
 		})
 		if err != nil {
-			t.Fatalf("NewService: %v", err)
+			t.Fatalf("app.New: %v", err)
 		}
-		h, err := httpapi.New(svc, keys, logger, opts.Handlers...)
-		if err != nil {
-			t.Fatalf("httpapi.New: %v", err)
-		}
-		return svc, h
+		return a.Service, a.Handlers
 	}
 	var h *httpapi.Handlers
 	e.Svc, h = build(linkKey, e.Keys)

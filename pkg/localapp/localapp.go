@@ -218,7 +218,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	srvCfg := opts.Server.WithDefaults()
 	a, err := app.New(app.Deps{
 		Config:         cfg,
-		MaxInFlight:    srvCfg.MaxInFlight,
+		HTTPOptions:    []httpapi.Option{httpapi.MaxInFlight(srvCfg.MaxInFlight)},
 		Store:          stores,
 		Secrets:        stores,
 		AppSecret:      connection.AppSecret{APIKeys: s.APIKeys, LinkKey: appSecret.LinkKey},
