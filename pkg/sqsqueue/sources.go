@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -26,7 +27,8 @@ import (
 // dead-letter queue from its redrive policy (sqs:GetQueueAttributes, then
 // sqs:GetQueueUrl on the dead-letter queue). A record without a source, or
 // from a queue that does not exist (an event written by hand, as
-// `sam local invoke` sends), is settled on Default.
+// `sam local invoke` sends), is settled on Default, with a warning in the
+// default logger.
 type Sources struct {
 	Default *Queue
 
@@ -57,6 +59,7 @@ func (s *Sources) For(ctx context.Context, arn string) (*Queue, error) {
 	var missing *types.QueueDoesNotExist
 	switch {
 	case errors.As(err, &missing):
+		slog.WarnContext(ctx, "the event source queue does not exist: its records are settled on the votes queue", "event_source_arn", arn)
 		return s.remember(arn, s.Default), nil
 	case err != nil:
 		return nil, fmt.Errorf("find the queue %s: %w", arn, err)
