@@ -7,7 +7,10 @@ jsonschema with its format extras (pip install "jsonschema[format-nongpl]").
 
 Settings (Django settings, else environment variables):
   EJ_MAUTIC_QUEUE_URL     the VotesQueueUrl output of ej-mautic's stack
-  EJ_MAUTIC_REGION        the queue's AWS region; by default read from the
+  EJ_MAUTIC_BACKFILL_QUEUE_URL
+                          its BackfillQueueUrl output: where backfill()
+                          sends past votes (only the backfill needs it)
+  EJ_MAUTIC_REGION        the queues' AWS region; by default read from the
                           queue URL (https://sqs.<region>.amazonaws.com/...),
                           else AWS_REGION / AWS_DEFAULT_REGION
   EJ_MAUTIC_ENDPOINT_URL  another SQS endpoint (a local one, for tests)
@@ -65,11 +68,19 @@ def queue_url():
     return url
 
 
-def region():
-    """The queue's region: EJ_MAUTIC_REGION, else the queue URL's, else None
-    (boto3 then reads AWS_REGION / AWS_DEFAULT_REGION, and raises
-    NoRegionError when the client is made if there is none)."""
-    m = re.match(r"https://(?:sqs\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com)", queue_url())
+def backfill_queue_url():
+    url = setting("EJ_MAUTIC_BACKFILL_QUEUE_URL")
+    if not url:
+        raise RuntimeError("EJ_MAUTIC_BACKFILL_QUEUE_URL is not set")
+    return url
+
+
+def region(url=None):
+    """The region of the queue at url (by default the votes queue's):
+    EJ_MAUTIC_REGION, else the URL's, else None (boto3 then reads AWS_REGION /
+    AWS_DEFAULT_REGION, and raises NoRegionError when the client is made if
+    there is none)."""
+    m = re.match(r"https://(?:sqs\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com)", url or queue_url())
     return setting("EJ_MAUTIC_REGION") or (m and (m.group(1) or m.group(2))) or None
 
 
@@ -77,10 +88,11 @@ _clients = {}
 _clients_lock = threading.Lock()
 
 
-def client(patient=False):
-    """The SQS client (made on first use, then shared: boto3 clients are
-    thread-safe)."""
-    key = (patient, queue_url(), region(), setting("EJ_MAUTIC_ENDPOINT_URL"))
+def client(patient=False, url=None):
+    """The SQS client for the queue at url, by default the votes queue (made
+    on first use, then shared: boto3 clients are thread-safe)."""
+    url = url or queue_url()
+    key = (patient, url, region(url), setting("EJ_MAUTIC_ENDPOINT_URL"))
     with _clients_lock:
         if key not in _clients:
             session = boto3.session.Session()
@@ -89,8 +101,8 @@ def client(patient=False):
         return _clients[key]
 
 
-def is_fifo():
-    return queue_url().endswith(".fifo")
+def is_fifo(url=None):
+    return (url or queue_url()).endswith(".fifo")
 
 
 # ----------------------------------------------------------------- messages
@@ -207,14 +219,16 @@ def _send_batch(sqs, url, entries, attempts=3):
     return refused, pending
 
 
-def send_messages(messages, patient=True, per_body=100):
-    """Sends vote messages, batched (bodies of up to per_body votes, 10
-    bodies and 256 KiB a request). Returns (refused, unsent), lists of the
-    messages SQS refused as the sender's fault and of those not sent; a
-    failed request does not stop the others. patient=False makes one
-    attempt per request, with FAST's timeouts."""
-    fifo, url = is_fifo(), queue_url()
-    sqs, attempts = client(patient), 3 if patient else 1
+def send_messages(messages, patient=True, per_body=100, url=None):
+    """Sends vote messages to the queue at url, by default the votes queue,
+    batched (bodies of up to per_body votes, 10 bodies and 256 KiB a
+    request). Returns (refused, unsent), lists of the messages SQS refused as
+    the sender's fault and of those not sent; a failed request does not stop
+    the others. patient=False makes one attempt per request, with FAST's
+    timeouts."""
+    url = url or queue_url()
+    fifo = is_fifo(url)
+    sqs, attempts = client(patient, url), 3 if patient else 1
     refused, unsent = [], []
     batch, carried, size = [], {}, 0
 
@@ -294,6 +308,64 @@ def on_vote_created(vote, channel=None, mautic_id=None):
     from django.db import transaction
 
     transaction.on_commit(lambda: send_vote_safely(vote, channel=channel, mautic_id=mautic_id))
+
+
+# ---------------------------------------------------------------- backfill
+
+class BackfillInterrupted(Exception):
+    """Votes of a backfill could not be sent. after is where to resume: the
+    last vote id of the pages sent in full, or, if none was, the after the
+    backfill started from."""
+
+    def __init__(self, message, after):
+        super().__init__(message)
+        self.after = after
+
+
+def backfill(votes_after, after=None, rate=200, page=1000, per_body=100, channel=None, url=None,
+             sleep=time.sleep, clock=time.monotonic):
+    """Sends past votes to the backfill queue (EJ_MAUTIC_BACKFILL_QUEUE_URL,
+    or url), at most rate votes a second, and yields (last vote id, votes
+    sent) after each page of votes sent in full: keep the id to resume after it.
+
+    votes_after(last, limit) returns the next votes, at most limit of them,
+    whose id is greater than last (None: from the first), in id order.
+    channel(vote), if given, is a vote's channel. Messages are batched as
+    send_messages does (bodies of up to per_body votes, of one participant
+    each on a FIFO queue) and sent patiently (PATIENT), at most a second's
+    worth of votes per request. A vote whose message cannot be built, or that
+    SQS refuses as the sender's fault, is logged and left out (retrying
+    cannot help). Votes still not sent after the retries raise
+    BackfillInterrupted. Sending a vote again is harmless: ej-mautic
+    processes each vote_id once."""
+    if not rate > 0:
+        raise ValueError("rate must be a positive number of votes a second")
+    url = url or backfill_queue_url()
+    chunk = max(1, min(page, int(rate)))
+    start, sent = clock(), 0
+    while True:
+        votes = votes_after(after, page)
+        if not votes:
+            return
+        messages = []
+        for vote in votes:
+            try:
+                messages.append(vote_message(vote, channel=channel(vote) if channel else None))
+            except Exception:
+                logger.exception("ej-mautic: backfill: cannot build the message of vote %s; left out", getattr(vote, "id", "?"))
+        for i in range(0, len(messages), chunk):
+            part = messages[i:i + chunk]
+            refused, unsent = send_messages(part, patient=True, per_body=per_body, url=url)
+            if refused:
+                logger.error("ej-mautic: backfill: SQS refused votes, left out: %s", _ids(refused))
+            if unsent:
+                raise BackfillInterrupted("%d votes could not be sent to %s" % (len(unsent), url), after)
+            sent += len(part)
+            wait = start + sent / rate - clock()
+            if wait > 0:
+                sleep(wait)
+        after = votes[-1].id
+        yield after, len(messages)
 
 
 def validator(schema_path):

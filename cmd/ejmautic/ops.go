@@ -304,10 +304,11 @@ func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	apiURL := fs.String("url", "http://127.0.0.1:8080", "local server (POST /votes)")
 	apiKey := fs.String("api-key", os.Getenv("EJMAUTIC_API_KEY"), "API key (or EJMAUTIC_API_KEY); needed when the server is not on loopback")
-	queueURL := fs.String("queue-url", "", "send to this SQS queue instead (AWS env applies)")
+	queueURL := fs.String("queue-url", "", "send to this SQS queue instead (AWS env applies): the stack's VotesQueueUrl, or BackfillQueueUrl for past votes")
 	batch := fs.Int("batch", 100, fmt.Sprintf("votes per request, 1 to %d (SQS: messages are sent 10 per call)", localapp.MaxVotesPerRequest))
+	rate := fs.Float64("rate", 0, "send at most this many votes a second (a backfill's bounded rate); 0 for no limit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ejmautic send-votes [--url URL | --queue-url URL] FILE.json|FILE.jsonl|-")
+		fmt.Fprintln(stderr, "usage: ejmautic send-votes [--url URL | --queue-url URL] [--rate N] FILE.json|FILE.jsonl|-")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -319,6 +320,12 @@ func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *batch < 1 || *batch > localapp.MaxVotesPerRequest {
 		return fmt.Errorf("--batch %d: a request holds 1 to %d votes", *batch, localapp.MaxVotesPerRequest)
+	}
+	if *rate < 0 {
+		return fmt.Errorf("--rate %v: votes a second, 0 for no limit", *rate)
+	}
+	if *rate > 0 {
+		*batch = min(*batch, max(1, int(*rate))) // no burst over a second's worth
 	}
 	var in io.Reader = os.Stdin
 	if name := fs.Arg(0); name != "-" {
@@ -365,12 +372,22 @@ func runSendVotes(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
+	began := time.Now()
 	for start := 0; start < len(msgs); start += *batch {
 		part := msgs[start:min(start+*batch, len(msgs))]
 		if err := send(part); err != nil {
 			return fmt.Errorf("votes %d-%d: %w", start+1, start+len(part), err)
 		}
 		_ = bar.Add(len(part))
+		if *rate > 0 {
+			// The votes sent so far take sent/rate seconds at the most.
+			due := began.Add(time.Duration(float64(start+len(part)) / *rate * float64(time.Second)))
+			select {
+			case <-time.After(time.Until(due)):
+			case <-ctx.Done():
+				return fmt.Errorf("stopped after %d votes: %w", start+len(part), ctx.Err())
+			}
+		}
 	}
 	_ = bar.Finish()
 	fmt.Fprintf(stdout, "\n%d votes sent\n", len(msgs))

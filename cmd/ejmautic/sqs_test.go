@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/ejplatform/ej-mautic/pkg/dynamostore"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 	"github.com/ejplatform/ej-mautic/pkg/testbackend"
 )
@@ -174,5 +176,111 @@ func waitQueue(t *testing.T, b *testbackend.SQS, url string, n int) {
 			t.Fatalf("%s holds %d visible and %d in flight, want %d visible", url, visible, inFlight, n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestWorkerBackfill runs `ejmautic worker` on AWS storage (DynamoDB Local,
+// fauxqs) with --backfill-queue-url: it drains the votes queue and the
+// backfill queue, and dead-letters each queue's malformed message to that
+// queue's own dead-letter queue (found from its redrive policy).
+func TestWorkerBackfill(t *testing.T) {
+	db := testbackend.StartDynamoDB(t)
+	b := testbackend.StartFauxqs(t)
+	awsEnv(t, b)
+	ctx := context.Background()
+	table := "ejm-worker-" + rand.Text()
+	if err := dynamostore.New(db.Client, table).CreateTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", db.Endpoint)
+	t.Setenv("TABLE_NAME", table)
+	t.Setenv("SECRET_PREFIX", "ejm-worker-test")
+	for _, fifo := range []bool{false, true} {
+		t.Run(map[bool]string{false: "standard", true: "fifo"}[fifo], func(t *testing.T) {
+			votesURL, votesDLQ := sqsPair(t, b, "worker-votes", fifo)
+			backfillURL, backfillDLQ := sqsPair(t, b, "worker-backfill", fifo)
+			t.Setenv("QUEUE_URL", votesURL)
+			t.Setenv("DLQ_URL", votesDLQ)
+			// A conversation nobody connected: its votes are acknowledged.
+			vote := func(id string) []byte {
+				return []byte(`{"version":1,"vote_id":"` + id + `","conversation_id":"worker-none","comment_id":"7","choice":"agree","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"p` + id + `"}}`)
+			}
+			for url, bodies := range map[string][][]byte{
+				votesURL:    {vote("1"), []byte(`{"version":1,"vote_id":"live-bad"`)},
+				backfillURL: {vote("2"), vote("3"), []byte(`{"version":1,"vote_id":"backfill-bad"`)},
+			} {
+				if err := (&sqsqueue.Queue{Client: b.Client, URL: url}).Send(ctx, bodies); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wctx, cancel := context.WithCancel(ctx)
+			out := &syncBuffer{mu: make(chan struct{}, 1)}
+			done := make(chan int, 1)
+			go func() {
+				done <- run(wctx, []string{"worker", "--consumers", "2", "--backfill-queue-url", backfillURL}, out, out)
+			}()
+			waitQueue(t, b, votesDLQ, 1)
+			waitQueue(t, b, backfillDLQ, 1)
+			waitQueue(t, b, votesURL, 0)
+			waitQueue(t, b, backfillURL, 0)
+			cancel()
+			if code := <-done; code != 0 {
+				t.Fatalf("worker exit %d:\n%s", code, out.String())
+			}
+			for _, want := range []string{"worker polling " + votesURL + " with 2 consumer(s)",
+				"worker polling the backfill queue " + backfillURL + " with 1 consumer(s), dead letters to " + backfillDLQ} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+			for url, want := range map[string]string{votesDLQ: "live-bad", backfillDLQ: "backfill-bad"} {
+				msgs, err := b.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(msgs.Messages) != 1 || !strings.Contains(aws.ToString(msgs.Messages[0].Body), want) {
+					t.Errorf("%s holds %d messages, want the one of %s", url, len(msgs.Messages), want)
+				}
+			}
+		})
+	}
+	t.Run("flags", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"worker", "--backfill-dlq-url", "http://x/1/q"},
+			{"worker", "--backfill-consumers", "0", "--backfill-queue-url", "http://x/1/q"},
+		} {
+			if code, _, _ := runCmd(t, args...); code != 1 {
+				t.Errorf("%v: exit %d, want 1", args, code)
+			}
+		}
+	})
+}
+
+// TestSendVotesRate: `ejmautic send-votes --rate` (a backfill's bounded
+// rate) sends every vote, and no faster than asked.
+func TestSendVotesRate(t *testing.T) {
+	b := testbackend.StartFauxqs(t)
+	awsEnv(t, b)
+	url, _ := sqsPair(t, b, "send-rate", false)
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, `{"version":1,"vote_id":"`+strconv.Itoa(i)+`","conversation_id":"42","comment_id":"7","choice":"agree","voted_at":"2026-11-26T12:00:00Z","participant":{"id":"p"}}`)
+	}
+	file := t.TempDir() + "/votes.jsonl"
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, stdout, stderr := runCmd(t, "send-votes", "--queue-url", url, "--rate", "100", file)
+	took := time.Since(start)
+	if code != 0 || !strings.Contains(stdout, "30 votes sent") {
+		t.Fatalf("send-votes: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if took < 280*time.Millisecond {
+		t.Errorf("30 votes at 100 a second took %s, want ≥ 0.3 s", took)
+	}
+	waitQueue(t, b, url, 30)
+	if code, _, _ := runCmd(t, "send-votes", "--queue-url", url, "--rate", "-1", file); code != 1 {
+		t.Errorf("--rate -1: exit %d, want 1", code)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -25,9 +26,14 @@ type settler interface {
 type handler struct {
 	proc queue.Processor
 	// parker parks stuck votes; proc when nil (votes.Processor is one).
-	parker  queue.Parker
-	policy  queue.Policy // MAX_RECEIVE_COUNT, RETRY_HORIZON
-	queue   settler
+	parker queue.Parker
+	policy queue.Policy // MAX_RECEIVE_COUNT, RETRY_HORIZON
+	queue  settler      // the votes queue
+	// sources, when set, is the queue a record came from, by its
+	// EventSourceARN (sqsqueue.Sources): the function consumes the votes
+	// queue and the backfill queue, and settles each message on its own.
+	// Without it every message is settled on queue.
+	sources func(ctx context.Context, arn string) (settler, error)
 	metrics *metrics.EMF
 	meter   *mautic.Meter // this container's Mautic requests; nil emits none
 	log     *slog.Logger
@@ -41,10 +47,13 @@ type handler struct {
 // that the redrive policy never moves a valid vote to the DLQ; after the
 // retry horizon their votes are parked as stuck. Messages that never can
 // succeed are copied to the DLQ with their reason and reported done, so
-// they burn no retries.
+// they burn no retries. Each message is settled on the queue it came
+// from (the votes queue or the backfill queue: sources).
 func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	msgs := make([]queue.Received, len(ev.Records))
+	q := routed{h: h, source: make(map[string]string, len(ev.Records))}
 	for i, r := range ev.Records {
+		q.source[r.MessageId] = r.EventSourceARN
 		attrs := make(map[string]string, len(r.MessageAttributes))
 		for k, a := range r.MessageAttributes {
 			if a.StringValue != nil {
@@ -65,7 +74,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	// hidden until it ends, not processed.
 	msgs, later := queue.Defer(msgs, h.now())
 	if len(later) > 0 {
-		if err := h.queue.Retry(sctx, later); err != nil {
+		if err := q.Retry(sctx, later); err != nil {
 			h.log.WarnContext(ctx, "hide messages until their back-off ends", "err", err)
 		}
 		for _, r := range later {
@@ -103,7 +112,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 	if len(plan.Dead) > 0 {
-		failed, err := h.queue.SendDead(sctx, plan.Dead)
+		failed, err := q.SendDead(sctx, plan.Dead)
 		if err != nil {
 			h.log.ErrorContext(ctx, "send to dead-letter queue", "err", err, "failed", len(failed))
 		}
@@ -116,7 +125,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	}
 	carried := 0
 	if len(plan.Carry) > 0 {
-		failed, err := h.queue.SendCarried(sctx, plan.Carry)
+		failed, err := q.SendCarried(sctx, plan.Carry)
 		if err != nil {
 			h.log.ErrorContext(ctx, "carry messages forward; left on the queue instead", "err", err, "failed", len(failed))
 		}
@@ -126,7 +135,7 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 	if len(plan.Retry) > 0 {
-		if err := h.queue.Retry(sctx, plan.Retry); err != nil {
+		if err := q.Retry(sctx, plan.Retry); err != nil {
 			h.log.WarnContext(ctx, "set back-off visibility", "err", err)
 		}
 		for _, r := range plan.Retry {
@@ -163,4 +172,58 @@ func stuckReceived(stuck []queue.Stuck) []queue.Received {
 		out[i] = s.Received
 	}
 	return out
+}
+
+// routed settles each message of a batch on the queue it came from.
+type routed struct {
+	h      *handler
+	source map[string]string // message id → EventSourceARN
+}
+
+func (r routed) SendDead(ctx context.Context, msgs []queue.Dead) ([]queue.Dead, error) {
+	return settleEach(ctx, r, msgs, func(d queue.Dead) string { return d.ID },
+		func(q settler, part []queue.Dead) ([]queue.Dead, error) { return q.SendDead(ctx, part) })
+}
+
+func (r routed) SendCarried(ctx context.Context, msgs []queue.Carry) ([]queue.Carry, error) {
+	return settleEach(ctx, r, msgs, func(c queue.Carry) string { return c.ID },
+		func(q settler, part []queue.Carry) ([]queue.Carry, error) { return q.SendCarried(ctx, part) })
+}
+
+func (r routed) Retry(ctx context.Context, msgs []queue.Retry) error {
+	_, err := settleEach(ctx, r, msgs, func(m queue.Retry) string { return m.ID },
+		func(q settler, part []queue.Retry) ([]queue.Retry, error) { return nil, q.Retry(ctx, part) })
+	return err
+}
+
+// settleEach splits msgs by the queue each came from and settles each part
+// there with do. It returns what do could not settle, and the messages of
+// a queue that could not be found.
+func settleEach[T any](ctx context.Context, r routed, msgs []T, id func(T) string,
+	do func(settler, []T) ([]T, error)) (failed []T, err error) {
+	if r.h.sources == nil {
+		return do(r.h.queue, msgs)
+	}
+	var arns []string
+	parts := map[string][]T{}
+	for _, m := range msgs {
+		arn := r.source[id(m)]
+		if _, ok := parts[arn]; !ok {
+			arns = append(arns, arn)
+		}
+		parts[arn] = append(parts[arn], m)
+	}
+	var errs []error
+	for _, arn := range arns {
+		q, err := r.h.sources(ctx, arn)
+		if err != nil {
+			failed = append(failed, parts[arn]...)
+			errs = append(errs, err)
+			continue
+		}
+		f, err := do(q, parts[arn])
+		failed = append(failed, f...)
+		errs = append(errs, err)
+	}
+	return failed, errors.Join(errs...)
 }

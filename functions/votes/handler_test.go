@@ -374,3 +374,146 @@ func TestHandle(t *testing.T) {
 		}
 	})
 }
+
+// The two queues the votes function consumes, by their ARNs.
+const (
+	votesARN    = "arn:aws:sqs:sa-east-1:123456789012:ej-mautic-VotesQueue-AbCdEf"
+	backfillARN = "arn:aws:sqs:sa-east-1:123456789012:ej-mautic-BackfillQueue-AbCdEf"
+)
+
+// TestHandleSettlesOnTheSourceQueue: the votes function consumes the votes
+// queue and the backfill queue, and settles each message on the queue it
+// came from, by its record's EventSourceARN: a message from the backfill
+// queue is carried forward onto the backfill queue (never onto the votes
+// queue, where it would compete with live votes), dead-lettered to the
+// backfill DLQ and backed off there; on standard and FIFO queues, a batch
+// from either queue and a batch mixing both.
+func TestHandleSettlesOnTheSourceQueue(t *testing.T) {
+	ctx := context.Background()
+	for _, fifo := range []bool{false, true} {
+		suffix := map[bool]string{false: "", true: ".fifo"}[fifo]
+		t.Run(map[bool]string{false: "standard", true: "fifo"}[fifo], func(t *testing.T) {
+			// from sets each record's source (m1…m4 of sqs-mixed.json:
+			// m1 and m2 valid, m3 malformed, m4 version 2), FIFO-shaped
+			// with a message group on FIFO.
+			event := func(sources map[string]string, receives int) events.SQSEvent {
+				ev := received(loadEvent(t, "sqs-mixed.json"), receives, 0, time.Time{})
+				for i := range ev.Records {
+					r := &ev.Records[i]
+					r.EventSourceARN = sources[r.MessageId] + suffix
+					if fifo {
+						r.Attributes["MessageGroupId"] = "42:" + r.MessageId
+						r.Attributes["MessageDeduplicationId"] = "42:" + r.MessageId
+						r.Attributes["SequenceNumber"] = "1865" + strconv.Itoa(i)
+					}
+				}
+				return ev
+			}
+			all := func(arn string) map[string]string {
+				return map[string]string{"m1": arn, "m2": arn, "m3": arn, "m4": arn}
+			}
+			for _, c := range []struct {
+				name    string
+				sources map[string]string
+			}{
+				{"from the votes queue", all(votesARN)},
+				{"from the backfill queue", all(backfillARN)},
+				{"mixed", map[string]string{"m1": backfillARN, "m2": votesARN, "m3": backfillARN, "m4": votesARN}},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					h, _, srv, _ := setup(t)
+					recs := map[string]*recorder{votesARN + suffix: {}, backfillARN + suffix: {}}
+					var lookups []string
+					h.sources = func(_ context.Context, arn string) (settler, error) {
+						lookups = append(lookups, arn)
+						if r := recs[arn]; r != nil {
+							return r, nil
+						}
+						return nil, errors.New("unknown queue " + arn)
+					}
+					one := 1.0
+					srv.Sim.SetFaults(mautictest.Faults{ErrorRate: &one})
+					// Third receive: the valid ones are retried in place.
+					resp, err := h.Handle(ctx, event(c.sources, 3))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got, want := failures(resp), []string{"m1", "m2"}; !slices.Equal(got, want) {
+						t.Errorf("failures = %v, want %v", got, want)
+					}
+					// Fourth receive: carried forward.
+					if resp, _ = h.Handle(ctx, event(c.sources, 4)); len(resp.BatchItemFailures) != 0 {
+						t.Errorf("failures at the fourth receive = %v, want none", failures(resp))
+					}
+					for arn, rec := range recs {
+						var want []string
+						for id, src := range c.sources {
+							if src+suffix == arn {
+								want = append(want, id)
+							}
+						}
+						slices.Sort(want)
+						var valid, invalid []string
+						for _, id := range want {
+							if id == "m1" || id == "m2" {
+								valid = append(valid, id)
+							} else {
+								invalid = append(invalid, id)
+							}
+						}
+						ids := func(n int, id func(int) string) []string {
+							var out []string
+							for i := range n {
+								if s := id(i); !slices.Contains(out, s) { // dead letters: both runs
+									out = append(out, s)
+								}
+							}
+							slices.Sort(out)
+							return out
+						}
+						if got := ids(len(rec.retry), func(i int) string { return rec.retry[i].ID }); !slices.Equal(got, valid) {
+							t.Errorf("%s: backed off %v, want %v", arn, got, valid)
+						}
+						if got := ids(len(rec.carried), func(i int) string { return rec.carried[i].ID }); !slices.Equal(got, valid) {
+							t.Errorf("%s: carried forward %v, want %v", arn, got, valid)
+						}
+						if got := ids(len(rec.dead), func(i int) string { return rec.dead[i].ID }); !slices.Equal(got, invalid) {
+							t.Errorf("%s: dead-lettered %v, want %v", arn, got, invalid)
+						}
+						for _, m := range rec.carried {
+							if want := map[bool]string{false: "", true: "42:" + m.ID}[fifo]; m.GroupID != want {
+								t.Errorf("%s: %s carried forward in group %q, want %q", arn, m.ID, m.GroupID, want)
+							}
+						}
+					}
+					for _, arn := range lookups {
+						if recs[arn] == nil {
+							t.Errorf("looked up %q, not a source of the batch", arn)
+						}
+					}
+				})
+			}
+
+			t.Run("a queue that cannot be found leaves its messages for later", func(t *testing.T) {
+				h, rec, srv, _ := setup(t)
+				h.sources = func(_ context.Context, arn string) (settler, error) {
+					if arn == votesARN+suffix {
+						return rec, nil
+					}
+					return nil, errors.New("GetQueueUrl: throttled")
+				}
+				one := 1.0
+				srv.Sim.SetFaults(mautictest.Faults{ErrorRate: &one})
+				resp, _ := h.Handle(ctx, event(map[string]string{"m1": backfillARN, "m2": votesARN, "m3": backfillARN, "m4": votesARN}, 4))
+				// m1 could not be carried forward, m3 not dead-lettered:
+				// both stay on their queue and come back.
+				if got, want := failures(resp), []string{"m1", "m3"}; !slices.Equal(got, want) {
+					t.Errorf("failures = %v, want %v", got, want)
+				}
+				if len(rec.carried) != 1 || rec.carried[0].ID != "m2" || len(rec.dead) != 1 || rec.dead[0].ID != "m4" {
+					t.Errorf("on the votes queue: carried %d, dead %d; want m2 and m4", len(rec.carried), len(rec.dead))
+				}
+			})
+		})
+	}
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
 	"github.com/ejplatform/ej-mautic/pkg/metrics"
 	"github.com/ejplatform/ej-mautic/pkg/phone"
+	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 )
 
 func main() {
@@ -27,10 +29,20 @@ func main() {
 	if q.URL == "" {
 		log.Warn("QUEUE_URL is not set: votes that keep failing cannot be carried forward, and the redrive policy may dead-letter them")
 	}
+	// The backfill queue's messages are settled on the backfill queue and
+	// its dead-letter queue, found from the records' EventSourceARN.
+	sources := &sqsqueue.Sources{Default: q}
 	h := &handler{
-		proc:    a.Processor,
-		policy:  a.RetryPolicy(),
-		queue:   q,
+		proc:   a.Processor,
+		policy: a.RetryPolicy(),
+		queue:  q,
+		sources: func(ctx context.Context, arn string) (settler, error) {
+			s, err := sources.For(ctx, arn)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
 		metrics: &metrics.EMF{W: os.Stdout, Dimensions: map[string]string{"Function": "votes"}},
 		meter:   meter,
 		log:     log,

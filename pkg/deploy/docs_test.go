@@ -54,7 +54,8 @@ func TestOperationsDoc(t *testing.T) {
 			}
 		}
 	}
-	for _, out := range []string{"AlarmTopicArn", "DashboardName", "AccessLogGroupName", "DeadLetterQueueUrl", "KeepaliveFailureQueueUrl"} {
+	for _, out := range []string{"AlarmTopicArn", "DashboardName", "AccessLogGroupName", "DeadLetterQueueUrl", "KeepaliveFailureQueueUrl",
+		"BackfillQueueUrl", "BackfillDeadLetterQueueUrl"} {
 		if _, ok := s.cf.Outputs[out]; !ok {
 			t.Errorf("docs/operations.md names the output %s, which the template lacks", out)
 		}

@@ -138,7 +138,7 @@ func TestTemplateDeletionPolicies(t *testing.T) {
 	}
 }
 
-// TestTemplateAlarms checks the alarm topic and the four alarms: what each
+// TestTemplateAlarms checks the alarm topic and the six alarms: what each
 // watches, and that each notifies the topic whatever the parameters.
 func TestTemplateAlarms(t *testing.T) {
 	s := loadTemplate(t)
@@ -203,6 +203,8 @@ func TestTemplateAlarms(t *testing.T) {
 	}{
 		{what: "dead letters", ref: "AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=!GetAtt DeadLetterQueue.QueueName}",
 			stat: "Maximum", threshold: 1, missing: "notBreaching"},
+		{what: "backfill dead letters", ref: "AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=!GetAtt BackfillDeadLetterQueue.QueueName}",
+			stat: "Maximum", threshold: 1, missing: "notBreaching"},
 		// Valid votes still failing after RETRY_HORIZON are parked as
 		// stuck, never dead-lettered: the votes function counts them.
 		{what: "stuck votes", ref: fmt.Sprintf("%s VotesStuck{%s=votes}", metrics.Namespace, metrics.DimFunction),
@@ -232,8 +234,8 @@ func TestTemplateAlarms(t *testing.T) {
 			t.Errorf("%d alarms on %s (%s), want 1", found, c.what, c.ref)
 		}
 	}
-	if len(alarms) != 5 {
-		t.Errorf("%d alarms, want the 5 of docs/operations.md", len(alarms))
+	if len(alarms) != 6 {
+		t.Errorf("%d alarms, want the 6 of docs/operations.md", len(alarms))
 	}
 }
 
@@ -385,7 +387,10 @@ func TestTemplateDashboard(t *testing.T) {
 	for _, st := range values[metrics.DimStatus] {
 		want = append(want, fmt.Sprintf("%s %s{%s=keepalive,%s=%s}", metrics.Namespace, metrics.Connections, metrics.DimFunction, metrics.DimStatus, st))
 	}
-	want = append(want, "AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=${DeadLetterQueue.QueueName}}")
+	want = append(want, "AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=${DeadLetterQueue.QueueName}}",
+		"AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=${BackfillDeadLetterQueue.QueueName}}",
+		"AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=${BackfillQueue.QueueName}}",
+		"AWS/SQS ApproximateAgeOfOldestMessage{QueueName=${BackfillQueue.QueueName}}")
 	for _, f := range functions {
 		want = append(want, "AWS/Lambda Errors{FunctionName=${"+f.id+"}}", "AWS/Lambda Duration{FunctionName=${"+f.id+"}}")
 	}

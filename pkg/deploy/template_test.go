@@ -230,6 +230,8 @@ const (
 	resAppSecret = "app secret"
 	resQueue     = "votes queue"
 	resDLQ       = "dead-letter queue"
+	resBackfill  = "backfill queue"
+	resBackDLQ   = "backfill dead-letter queue"
 	resKAFailed  = "keepalive failure queue"
 )
 
@@ -247,6 +249,10 @@ func resourceClass(r string) string {
 		return resQueue
 	case "!GetAtt DeadLetterQueue.Arn":
 		return resDLQ
+	case "!GetAtt BackfillQueue.Arn":
+		return resBackfill
+	case "!GetAtt BackfillDeadLetterQueue.Arn":
+		return resBackDLQ
 	case "!GetAtt KeepaliveFailureQueue.Arn":
 		return resKAFailed
 	}
@@ -445,6 +451,13 @@ var iamMatrix = map[string]map[string][]string{
 		resQueue: {"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
 			"sqs:SendMessage"},
 		resDLQ: {"sqs:SendMessage"}, // dead messages, with their reason
+		// The same on the backfill queue, for its messages: each message
+		// is settled on the queue it came from, whose URL (and its
+		// dead-letter queue's) the function looks up by the record's
+		// eventSourceARN (sqsqueue.Sources).
+		resBackfill: {"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+			"sqs:ReceiveMessage", "sqs:SendMessage"},
+		resBackDLQ: {"sqs:GetQueueUrl", "sqs:SendMessage"},
 	},
 	"KeepaliveFunction": {
 		// ListConnections is the one Scan; leases; status and refresh time
@@ -719,132 +732,165 @@ func TestTemplateHTTPAPI(t *testing.T) {
 	})
 }
 
-// TestTemplateVotesQueue checks the votes queue, its DLQ and the SQS event
-// (TestTemplateAlarms the alarm on the DLQ).
+// queuePair is a queue the votes function consumes, its DLQ, and the SQS
+// event that feeds the function from it.
+type queuePair struct {
+	queue, dlq, event, concurrency string
+}
+
+// votesQueues are the votes function's two queues: the live votes, and
+// the backfill of a conversation's past votes at a lower concurrency.
+var votesQueues = []queuePair{
+	{queue: "VotesQueue", dlq: "DeadLetterQueue", event: "Votes", concurrency: "MaximumConcurrency"},
+	{queue: "BackfillQueue", dlq: "BackfillDeadLetterQueue", event: "Backfill", concurrency: "BackfillMaximumConcurrency"},
+}
+
+// TestTemplateVotesQueue checks the votes queue and the backfill queue,
+// their DLQs and their SQS events (TestTemplateAlarms the alarms on the
+// DLQs).
 func TestTemplateVotesQueue(t *testing.T) {
 	s := loadTemplate(t)
-	t.Run("queues", func(t *testing.T) {
-		q, err := s.cf.GetSQSQueueWithName("VotesQueue")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dlq, err := s.cf.GetSQSQueueWithName("DeadLetterQueue")
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := s.fnTimeout(t, "VotesFunction")
-		if q.VisibilityTimeout == nil || *q.VisibilityTimeout < 6*timeout {
-			t.Errorf("VotesQueue VisibilityTimeout = %v, want ≥ 6 × VotesFunction Timeout (%d s) = %d", deref(q.VisibilityTimeout), timeout, 6*timeout)
-		}
-		if got := dig(q.RedrivePolicy, "maxReceiveCount"); fmt.Sprint(got) != "5" {
-			t.Errorf("RedrivePolicy maxReceiveCount = %v, want 5", got)
-		}
-		if got := dig(q.RedrivePolicy, "deadLetterTargetArn"); got != "!GetAtt DeadLetterQueue.Arn" {
-			t.Errorf("RedrivePolicy deadLetterTargetArn = %v, want !GetAtt DeadLetterQueue.Arn", got)
-		}
-		if dlq.MessageRetentionPeriod == nil || *dlq.MessageRetentionPeriod != 1209600 {
-			t.Errorf("DeadLetterQueue MessageRetentionPeriod = %v, want 1209600 (14 days)", deref(dlq.MessageRetentionPeriod))
-		}
-		// A message's age in the DLQ counts from its first enqueue.
-		if q.MessageRetentionPeriod != nil && dlq.MessageRetentionPeriod != nil && *q.MessageRetentionPeriod >= *dlq.MessageRetentionPeriod {
-			t.Errorf("VotesQueue keeps messages %d s, the DLQ %d s: dead messages would expire at once", *q.MessageRetentionPeriod, *dlq.MessageRetentionPeriod)
-		}
-		for name, qq := range map[string]bool{"VotesQueue": q.SqsManagedSseEnabled != nil && *q.SqsManagedSseEnabled,
-			"DeadLetterQueue": dlq.SqsManagedSseEnabled != nil && *dlq.SqsManagedSseEnabled} {
-			if !qq {
-				t.Errorf("%s: SqsManagedSseEnabled is not true", name)
+	for _, p := range votesQueues {
+		t.Run(p.queue, func(t *testing.T) {
+			q, err := s.cf.GetSQSQueueWithName(p.queue)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
+			dlq, err := s.cf.GetSQSQueueWithName(p.dlq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			timeout := s.fnTimeout(t, "VotesFunction")
+			if q.VisibilityTimeout == nil || *q.VisibilityTimeout < 6*timeout {
+				t.Errorf("%s VisibilityTimeout = %v, want ≥ 6 × VotesFunction Timeout (%d s) = %d", p.queue, deref(q.VisibilityTimeout), timeout, 6*timeout)
+			}
+			if got := dig(q.RedrivePolicy, "maxReceiveCount"); fmt.Sprint(got) != "5" {
+				t.Errorf("RedrivePolicy maxReceiveCount = %v, want 5", got)
+			}
+			if got := dig(q.RedrivePolicy, "deadLetterTargetArn"); got != "!GetAtt "+p.dlq+".Arn" {
+				t.Errorf("RedrivePolicy deadLetterTargetArn = %v, want !GetAtt %s.Arn", got, p.dlq)
+			}
+			if dlq.MessageRetentionPeriod == nil || *dlq.MessageRetentionPeriod != 1209600 {
+				t.Errorf("%s MessageRetentionPeriod = %v, want 1209600 (14 days)", p.dlq, deref(dlq.MessageRetentionPeriod))
+			}
+			// A message's age in the DLQ counts from its first enqueue.
+			if q.MessageRetentionPeriod != nil && dlq.MessageRetentionPeriod != nil && *q.MessageRetentionPeriod >= *dlq.MessageRetentionPeriod {
+				t.Errorf("%s keeps messages %d s, the DLQ %d s: dead messages would expire at once", p.queue, *q.MessageRetentionPeriod, *dlq.MessageRetentionPeriod)
+			}
+			for name, qq := range map[string]bool{p.queue: q.SqsManagedSseEnabled != nil && *q.SqsManagedSseEnabled,
+				p.dlq: dlq.SqsManagedSseEnabled != nil && *dlq.SqsManagedSseEnabled} {
+				if !qq {
+					t.Errorf("%s: SqsManagedSseEnabled is not true", name)
+				}
+			}
+			t.Run("carry forward before the redrive", func(t *testing.T) {
+				fn := s.function(t, "VotesFunction")
+				if got, want := fn.Environment.Variables[config.EnvMaxReceiveCount], fmt.Sprint(dig(q.RedrivePolicy, "maxReceiveCount")); got != want {
+					t.Errorf("VotesFunction %s = %q, %s RedrivePolicy maxReceiveCount = %s: they must match", config.EnvMaxReceiveCount, got, p.queue, want)
+				}
+			})
+		})
+	}
 	for _, qt := range []string{"standard", "fifo"} {
 		fifo := qt == "fifo"
 		raw := s.resolved(t, map[string]string{"QueueType": qt})
 		t.Run("QueueType "+qt, func(t *testing.T) {
-			// Both queues of one type: SQS refuses a standard dead-letter
-			// queue for a FIFO queue, and the other way round.
-			for _, id := range []string{"VotesQueue", "DeadLetterQueue"} {
-				props := node(raw, "Resources", id, "Properties")
-				want := map[bool]string{false: "<missing>", true: "true"}[fifo]
-				if got := text(node(props, "FifoQueue")); got != want {
-					t.Errorf("%s FifoQueue = %s, want %s", id, got, want)
-				}
-				// The consumer gives every message it sends again a
-				// deduplication id of its own; EJ one per vote.
-				want = map[bool]string{false: "<missing>", true: "false"}[fifo]
-				if got := text(node(props, "ContentBasedDeduplication")); got != want {
-					t.Errorf("%s ContentBasedDeduplication = %s, want %s", id, got, want)
-				}
-				if got := text(node(props, "DelaySeconds")); got != "<missing>" {
-					t.Errorf("%s DelaySeconds = %s: a queue-level delay holds back every vote", id, got)
-				}
-				if got := text(node(props, "QueueName")); got != "<missing>" {
-					t.Errorf("%s QueueName = %s, want CloudFormation's name (with .fifo on FIFO)", id, got)
-				}
+			events := node(raw, "Resources", "VotesFunction", "Properties", "Events")
+			if events == nil || len(events.Content) != 2*len(votesQueues) {
+				t.Fatalf("VotesFunction Events = %s, want one SQS event per queue (%d)", text(events), len(votesQueues))
 			}
-			q := node(raw, "Resources", "VotesQueue", "Properties")
-			if got := text(node(q, "RedrivePolicy", "deadLetterTargetArn")); got != "!GetAtt DeadLetterQueue.Arn" {
-				t.Errorf("RedrivePolicy deadLetterTargetArn = %s", got)
-			}
-			if fifo {
-				for k, want := range map[string]string{"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"} {
-					if got := text(node(q, k)); got != want {
-						t.Errorf("VotesQueue %s = %s, want %s (high-throughput FIFO)", k, got, want)
+			for _, p := range votesQueues {
+				// Both queues of one type: SQS refuses a standard
+				// dead-letter queue for a FIFO queue, and the other way
+				// round. The two pairs alike: EJ sends both the same way.
+				for _, id := range []string{p.queue, p.dlq} {
+					props := node(raw, "Resources", id, "Properties")
+					want := map[bool]string{false: "<missing>", true: "true"}[fifo]
+					if got := text(node(props, "FifoQueue")); got != want {
+						t.Errorf("%s FifoQueue = %s, want %s", id, got, want)
+					}
+					// The consumer gives every message it sends again a
+					// deduplication id of its own; EJ one per vote.
+					want = map[bool]string{false: "<missing>", true: "false"}[fifo]
+					if got := text(node(props, "ContentBasedDeduplication")); got != want {
+						t.Errorf("%s ContentBasedDeduplication = %s, want %s", id, got, want)
+					}
+					if got := text(node(props, "DelaySeconds")); got != "<missing>" {
+						t.Errorf("%s DelaySeconds = %s: a queue-level delay holds back every vote", id, got)
+					}
+					if got := text(node(props, "QueueName")); got != "<missing>" {
+						t.Errorf("%s QueueName = %s, want CloudFormation's name (with .fifo on FIFO)", id, got)
+					}
+				}
+				q := node(raw, "Resources", p.queue, "Properties")
+				if got := text(node(q, "RedrivePolicy", "deadLetterTargetArn")); got != "!GetAtt "+p.dlq+".Arn" {
+					t.Errorf("%s RedrivePolicy deadLetterTargetArn = %s", p.queue, got)
+				}
+				if fifo {
+					for k, want := range map[string]string{"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"} {
+						if got := text(node(q, k)); got != want {
+							t.Errorf("%s %s = %s, want %s (high-throughput FIFO)", p.queue, k, got, want)
+						}
+					}
+				}
+
+				ev := node(events, p.event)
+				for _, c := range []struct {
+					path []string
+					want string
+				}{
+					{[]string{"Type"}, "SQS"},
+					{[]string{"Properties", "Queue"}, "!GetAtt " + p.queue + ".Arn"},
+					{[]string{"Properties", "FunctionResponseTypes"}, "[ReportBatchItemFailures]"},
+					{[]string{"Properties", "ScalingConfig", "MaximumConcurrency"}, "!Ref " + p.concurrency},
+				} {
+					if got := text(node(ev, c.path...)); got != c.want {
+						t.Errorf("event %s: %s = %s, want %s", p.event, strings.Join(c.path, "."), got, c.want)
+					}
+				}
+				// Lambda: at most 10,000 a batch from a standard queue, 10
+				// from a FIFO queue, which takes no batching window.
+				maxBatch := map[bool]int{false: 10000, true: 10}[fifo]
+				batch, err := strconv.Atoi(text(node(ev, "Properties", "BatchSize")))
+				if err != nil || batch < 1 || batch > maxBatch {
+					t.Errorf("event %s: BatchSize = %s, want 1 to %d", p.event, text(node(ev, "Properties", "BatchSize")), maxBatch)
+				}
+				if w := node(ev, "Properties", "MaximumBatchingWindowInSeconds"); fifo {
+					if w != nil {
+						t.Errorf("event %s: MaximumBatchingWindowInSeconds = %s on a FIFO queue, which allows none", p.event, text(w))
+					}
+				} else if window, err := strconv.Atoi(text(w)); err != nil || window < 0 || window > 300 || batch > 10 && window < 1 {
+					t.Errorf("event %s: MaximumBatchingWindowInSeconds = %s, want 0 to 300 (≥ 1 with BatchSize over 10)", p.event, text(w))
+				}
+				// Backfills are batched as live votes are: as few Mautic
+				// calls per vote.
+				live := node(events, votesQueues[0].event)
+				for _, k := range []string{"BatchSize", "MaximumBatchingWindowInSeconds"} {
+					if got, want := text(node(ev, "Properties", k)), text(node(live, "Properties", k)); got != want {
+						t.Errorf("event %s: %s = %s, want the live votes' %s", p.event, k, got, want)
 					}
 				}
 			}
-
-			events := node(raw, "Resources", "VotesFunction", "Properties", "Events")
-			if events == nil || len(events.Content) != 2 {
-				t.Fatalf("VotesFunction Events = %s, want one SQS event", text(events))
-			}
-			ev := events.Content[1]
-			for _, c := range []struct {
-				path []string
-				want string
-			}{
-				{[]string{"Type"}, "SQS"},
-				{[]string{"Properties", "Queue"}, "!GetAtt VotesQueue.Arn"},
-				{[]string{"Properties", "FunctionResponseTypes"}, "[ReportBatchItemFailures]"},
-				{[]string{"Properties", "ScalingConfig", "MaximumConcurrency"}, "!Ref MaximumConcurrency"},
-			} {
-				if got := text(node(ev, c.path...)); got != c.want {
-					t.Errorf("%s = %s, want %s", strings.Join(c.path, "."), got, c.want)
-				}
-			}
-			// Lambda: at most 10,000 a batch from a standard queue, 10
-			// from a FIFO queue, which takes no batching window.
-			maxBatch := map[bool]int{false: 10000, true: 10}[fifo]
-			batch, err := strconv.Atoi(text(node(ev, "Properties", "BatchSize")))
-			if err != nil || batch < 1 || batch > maxBatch {
-				t.Errorf("BatchSize = %s, want 1 to %d", text(node(ev, "Properties", "BatchSize")), maxBatch)
-			}
-			if w := node(ev, "Properties", "MaximumBatchingWindowInSeconds"); fifo {
-				if w != nil {
-					t.Errorf("MaximumBatchingWindowInSeconds = %s on a FIFO queue, which allows none", text(w))
-				}
-			} else if window, err := strconv.Atoi(text(w)); err != nil || window < 0 || window > 300 || batch > 10 && window < 1 {
-				t.Errorf("MaximumBatchingWindowInSeconds = %s, want 0 to 300 (≥ 1 with BatchSize over 10)", text(w))
-			}
 		})
 	}
-	t.Run("QueueType parameter", func(t *testing.T) {
+	t.Run("concurrency parameters", func(t *testing.T) {
 		p := s.cf.Parameters["QueueType"]
 		if p.Default != "standard" || fmt.Sprint(p.AllowedValues) != "[standard fifo]" {
 			t.Errorf("QueueType default %v, allowed %v; want standard of [standard fifo]", p.Default, p.AllowedValues)
 		}
-		p = s.cf.Parameters["MaximumConcurrency"]
-		if p.MinValue == nil || *p.MinValue < 2 || p.MaxValue == nil || *p.MaxValue > 1000 {
-			t.Errorf("MaximumConcurrency MinValue %v, MaxValue %v; SQS accepts 2 to 1000", deref(p.MinValue), deref(p.MaxValue))
+		for _, q := range votesQueues {
+			p = s.cf.Parameters[q.concurrency]
+			if p.MinValue == nil || *p.MinValue < 2 || p.MaxValue == nil || *p.MaxValue > 1000 {
+				t.Errorf("%s MinValue %v, MaxValue %v; SQS accepts 2 to 1000", q.concurrency, deref(p.MinValue), deref(p.MaxValue))
+			}
 		}
-	})
-	t.Run("carry forward before the redrive", func(t *testing.T) {
-		q, err := s.cf.GetSQSQueueWithName("VotesQueue")
-		if err != nil {
-			t.Fatal(err)
+		// A backfill takes the lower share of Mautic.
+		live, backfill := s.cf.Parameters["MaximumConcurrency"].Default, s.cf.Parameters["BackfillMaximumConcurrency"].Default
+		if l, ok := live.(float64); !ok || backfill != 2.0 || l <= 2 {
+			t.Errorf("MaximumConcurrency default %v, BackfillMaximumConcurrency default %v; want the backfill's 2 (SQS's least), below the live votes'", live, backfill)
 		}
-		fn := s.function(t, "VotesFunction")
-		if got, want := fn.Environment.Variables[config.EnvMaxReceiveCount], fmt.Sprint(dig(q.RedrivePolicy, "maxReceiveCount")); got != want {
-			t.Errorf("VotesFunction %s = %q, RedrivePolicy maxReceiveCount = %s: they must match", config.EnvMaxReceiveCount, got, want)
+		if d := deref(s.cf.Parameters["BackfillMaximumConcurrency"].Description); !strings.Contains(d, "docs/ej-integration.md") {
+			t.Errorf("BackfillMaximumConcurrency description %q does not point to docs/ej-integration.md", d)
 		}
 	})
 }
@@ -1026,6 +1072,7 @@ func TestTemplateParameters(t *testing.T) {
 		{"SecretPrefix", "String", "ej-mautic"},
 		{"PhoneRegion", "String", "BR"},
 		{"MaximumConcurrency", "Number", 5.0},
+		{"BackfillMaximumConcurrency", "Number", 2.0},
 		{"AlarmEmail", "String", ""},
 		{"LogRetentionDays", "Number", 30.0},
 		{"PublicBaseUrl", "String", ""},
@@ -1083,6 +1130,9 @@ func TestTemplateOutputs(t *testing.T) {
 		{"VotesQueueUrl", "!Ref VotesQueue"},
 		{"VotesQueueArn", "!GetAtt VotesQueue.Arn"},
 		{"DeadLetterQueueUrl", "!Ref DeadLetterQueue"},
+		{"BackfillQueueUrl", "!Ref BackfillQueue"},
+		{"BackfillQueueArn", "!GetAtt BackfillQueue.Arn"},
+		{"BackfillDeadLetterQueueUrl", "!Ref BackfillDeadLetterQueue"},
 		{"AppSecretArn", "!Ref AppSecret"},
 		{"TableName", "!Ref Table"},
 		{"AlarmTopicArn", "!Ref AlarmTopic"},
