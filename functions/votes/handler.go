@@ -158,6 +158,9 @@ func (h *handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			"StuckMessages":   float64(stuckMsgs),
 			"VotesStuck":      float64(stuckVotes), // the alarm's metric: votes set aside after RETRY_HORIZON
 			"DeadLettered":    float64(sum.Dead),
+			// Conversations whose votes the batch deadline sent back
+			// (a slow or silent Mautic): see Fairness in architecture.md.
+			"ConversationsAbandoned": float64(sum.Abandoned),
 		})
 	}
 	if h.metrics != nil && h.meter != nil {

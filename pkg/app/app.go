@@ -19,6 +19,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/httpapi"
 	"github.com/ejplatform/ej-mautic/pkg/queue"
 	"github.com/ejplatform/ej-mautic/pkg/safehttp"
+	"github.com/ejplatform/ej-mautic/pkg/tenant"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
@@ -75,6 +76,9 @@ type App struct {
 	HTTP      *http.Client // to Mautic
 	Tokens    *tokens.Manager
 	Processor *votes.Processor
+	// Guards guards the requests to each Mautic instance (MAUTIC_CONCURRENCY,
+	// the circuit breakers) for the Processor.
+	Guards *tenant.Guards
 	// Service and Handlers are nil in a host without PUBLIC_BASE_URL
 	// (see Deps.Store).
 	Service  *connect.Service
@@ -107,6 +111,21 @@ func New(d Deps) (*App, error) {
 		Logger:     d.Logger,
 		Now:        d.Now,
 	})
+	// One guard per process for every Mautic instance: each Lambda
+	// container, each serve or worker process has its own.
+	a.Guards = tenant.New(tenant.Options{
+		Concurrency: d.Config.MauticConcurrency,
+		Now:         d.Now,
+		OnChange: func(key string, from, to tenant.State, until time.Time) {
+			switch to {
+			case tenant.Open:
+				d.Logger.Warn("Mautic circuit breaker open: no calls to this Mautic until its cool-down ends; its votes are retried",
+					"mautic_url", key, "from", from.String(), "until", until)
+			default:
+				d.Logger.Info("Mautic circuit breaker", "mautic_url", key, "from", from.String(), "to", to.String())
+			}
+		},
+	})
 	a.Processor = votes.NewProcessor(votes.Options{
 		Connections:    d.Store,
 		Store:          d.Store,
@@ -116,6 +135,8 @@ func New(d Deps) (*App, error) {
 		NormalizePhone: d.NormalizePhone,
 		RetryBase:      d.Config.RetryBaseDelay,
 		Parallel:       d.Parallel,
+		Guards:         a.Guards,
+		BatchDeadline:  d.Config.BatchDeadline,
 		Logger:         d.Logger,
 		Now:            d.Now,
 	})

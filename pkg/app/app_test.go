@@ -56,6 +56,14 @@ func TestNew(t *testing.T) {
 		t.Fatalf("without PUBLIC_BASE_URL: processor %v tokens %v service %v handlers %v; want the vote path only",
 			a.Processor != nil, a.Tokens != nil, a.Service != nil, a.Handlers != nil)
 	}
+	// The processor's guard follows MAUTIC_CONCURRENCY.
+	if a.Guards == nil || a.Guards.Concurrency() != config.DefaultMauticConcurrency {
+		t.Fatalf("guards %v: want one with the default concurrency", a.Guards)
+	}
+	if a, err := app.New(app.Deps{Config: parse(t, map[string]string{config.EnvMauticConcurrency: "2"}), Store: st, Secrets: st, Logger: log}); err != nil ||
+		a.Guards.Concurrency() != 2 {
+		t.Fatalf("MAUTIC_CONCURRENCY=2: %v", err)
+	}
 
 	// With one, the connect flow too, and the one hook requeues what was
 	// parked.

@@ -35,6 +35,12 @@ const (
 	// EnvRetryHorizon is how long a valid vote that keeps failing is
 	// retried before it is parked as stuck, e.g. 24h.
 	EnvRetryHorizon = "RETRY_HORIZON"
+	// EnvMauticConcurrency bounds the requests in flight to one Mautic
+	// instance from one process (package tenant), e.g. 4.
+	EnvMauticConcurrency = "MAUTIC_CONCURRENCY"
+	// EnvBatchDeadline bounds a batch of votes: the conversations still
+	// running then are retried, e.g. 30s (votes.Options.BatchDeadline).
+	EnvBatchDeadline = "BATCH_DEADLINE"
 )
 
 // Config is the parsed environment.
@@ -51,12 +57,21 @@ type Config struct {
 	RetryBaseDelay     time.Duration // default 10 s
 	MaxReceiveCount    int           // default 5, as the template's redrive policy
 	RetryHorizon       time.Duration // default 24 h
+	MauticConcurrency  int           // default 4, per Mautic instance and process
+	BatchDeadline      time.Duration // default 30 s
 }
 
 // Defaults of the retry settings.
 const (
 	DefaultMaxReceiveCount = 5
 	DefaultRetryHorizon    = 24 * time.Hour
+)
+
+// Defaults of the fairness settings (tenant.DefaultConcurrency,
+// votes.DefaultBatchDeadline).
+const (
+	DefaultMauticConcurrency = 4
+	DefaultBatchDeadline     = 30 * time.Second
 )
 
 // Required lists the variables a function cannot start without.
@@ -103,6 +118,8 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		RetryBaseDelay:     10 * time.Second,
 		MaxReceiveCount:    DefaultMaxReceiveCount,
 		RetryHorizon:       DefaultRetryHorizon,
+		MauticConcurrency:  DefaultMauticConcurrency,
+		BatchDeadline:      DefaultBatchDeadline,
 	}
 	if c.SecretPrefix != "" && !secretPrefixRe.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("%s %q may hold only letters, digits and /_+=.@-", EnvSecretPrefix, c.SecretPrefix))
@@ -148,6 +165,8 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		{EnvMauticTimeout, &c.MauticTimeout, time.Second, 5 * time.Minute},
 		{EnvRetryBaseDelay, &c.RetryBaseDelay, 100 * time.Millisecond, 15 * time.Minute},
 		{EnvRetryHorizon, &c.RetryHorizon, time.Minute, 14 * 24 * time.Hour},
+		// Within the votes function's 120 s less the 10 s left to settle.
+		{EnvBatchDeadline, &c.BatchDeadline, time.Second, 110 * time.Second},
 	} {
 		v := get(d.env)
 		if v == "" {
@@ -167,6 +186,14 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s %q must be a whole number from 2 to 1000 (the votes queue's redrive maxReceiveCount)", EnvMaxReceiveCount, v))
 		} else {
 			c.MaxReceiveCount = n
+		}
+	}
+	if v := get(EnvMauticConcurrency); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			errs = append(errs, fmt.Errorf("%s %q must be a whole number from 1 to 64 (requests in flight to one Mautic)", EnvMauticConcurrency, v))
+		} else {
+			c.MauticConcurrency = n
 		}
 	}
 	if len(errs) > 0 {

@@ -33,6 +33,13 @@ func TestParse(t *testing.T) {
 	if c.MaxReceiveCount != 5 || c.RetryHorizon != 24*time.Hour {
 		t.Errorf("MaxReceiveCount %d, RetryHorizon %v; want 5 and 24h", c.MaxReceiveCount, c.RetryHorizon)
 	}
+	if c.MauticConcurrency != 4 || c.BatchDeadline != 30*time.Second {
+		t.Errorf("MauticConcurrency %d, BatchDeadline %v; want 4 and 30s", c.MauticConcurrency, c.BatchDeadline)
+	}
+	if c, err := Parse(env(map[string]string{EnvMauticConcurrency: "8", EnvBatchDeadline: "45s"}), nil); err != nil ||
+		c.MauticConcurrency != 8 || c.BatchDeadline != 45*time.Second {
+		t.Errorf("MAUTIC_CONCURRENCY=8 BATCH_DEADLINE=45s: %d, %v, %v", c.MauticConcurrency, c.BatchDeadline, err)
+	}
 
 	tests := []struct {
 		name    string
@@ -57,6 +64,11 @@ func TestParse(t *testing.T) {
 		{"max receive count too small", map[string]string{EnvMaxReceiveCount: "1"}, nil, []string{"MAX_RECEIVE_COUNT"}},
 		{"max receive count not a number", map[string]string{EnvMaxReceiveCount: "five"}, nil, []string{"MAX_RECEIVE_COUNT"}},
 		{"horizon too long", map[string]string{EnvRetryHorizon: "720h"}, nil, []string{"RETRY_HORIZON"}},
+		{"concurrency zero", map[string]string{EnvMauticConcurrency: "0"}, nil, []string{"MAUTIC_CONCURRENCY"}},
+		{"concurrency too high", map[string]string{EnvMauticConcurrency: "65"}, nil, []string{"MAUTIC_CONCURRENCY"}},
+		{"concurrency not a number", map[string]string{EnvMauticConcurrency: "many"}, nil, []string{"MAUTIC_CONCURRENCY"}},
+		{"batch deadline too long", map[string]string{EnvBatchDeadline: "2m"}, nil, []string{"BATCH_DEADLINE"}},
+		{"batch deadline too short", map[string]string{EnvBatchDeadline: "100ms"}, nil, []string{"BATCH_DEADLINE"}},
 		{"bad allowlist", map[string]string{EnvMauticAllowlist: "::not a url::"}, nil, []string{"MAUTIC_ALLOWLIST"}},
 	}
 	for _, tt := range tests {

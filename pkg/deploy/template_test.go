@@ -477,6 +477,7 @@ var knownEnv = map[string]bool{
 	config.EnvLogLevel: true, config.EnvKeepaliveAfterDays: true, config.EnvMauticTimeout: true,
 	config.EnvRetryBaseDelay: true, awsapp.EnvQueueURL: true, awsapp.EnvDLQURL: true,
 	config.EnvMaxReceiveCount: true, config.EnvRetryHorizon: true,
+	config.EnvMauticConcurrency: true, config.EnvBatchDeadline: true,
 }
 
 // wantEnv are the values the template must give (beyond what config
@@ -495,8 +496,12 @@ var wantEnv = map[string]map[string]string{
 	// The votes function carries a vote that keeps failing forward on its
 	// queue before the redrive policy's maxReceiveCount (5, checked by
 	// TestTemplateVotesQueue) could move it to the DLQ.
+	// Fairness: a batch ends well within the function's 120 s (the
+	// processor keeps 10 s to settle), and one Mautic gets at most 4
+	// requests at once from a container.
 	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue", awsapp.EnvQueueURL: "!Ref VotesQueue",
-		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h"},
+		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h",
+		config.EnvMauticConcurrency: "4", config.EnvBatchDeadline: "30s"},
 	"KeepaliveFunction": {config.EnvKeepaliveAfterDays: "7"},
 }
 

@@ -438,7 +438,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if n > 0 {
 			log.InfoContext(ctx, "batch processed", "messages", n, "votes", sum.Votes, "synced", sum.Synced,
 				"created", sum.ContactsCreated, "parked", sum.Parked, "retried", sum.Retried-st.Carried-st.Stuck,
-				"carried", st.Carried, "stuck", st.StuckVotes, "dead", sum.Dead)
+				"carried", st.Carried, "stuck", st.StuckVotes, "dead", sum.Dead, "abandoned", sum.Abandoned)
 			continue
 		}
 		sleep(ctx, w.Idle)

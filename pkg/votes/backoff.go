@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/tenant"
 )
 
 // errBusy: another worker holds the participant's reservation.
@@ -46,6 +47,12 @@ func backoff(base time.Duration, receiveCount int, err error, now time.Time) tim
 		// Another worker finishes this contact within seconds.
 		return min(time.Duration(1<<min(receiveCount, 6))*time.Second, time.Minute)
 	}
+	var open *tenant.OpenError
+	if errors.As(err, &open) {
+		// The instance's breaker is open: not before it lets a probe
+		// through, and not sooner than any other failure would wait.
+		return min(max(open.Until.Sub(now)+time.Second, exponential(base, receiveCount)), 15*time.Minute)
+	}
 	var apiErr *mautic.APIError
 	if errors.As(err, &apiErr) && !apiErr.RetryAt.IsZero() {
 		// Mautic's reset time is on the wall clock.
@@ -53,6 +60,11 @@ func backoff(base time.Duration, receiveCount int, err error, now time.Time) tim
 			return min(d+time.Second, 12*time.Hour)
 		}
 	}
+	return exponential(base, receiveCount)
+}
+
+// exponential is base doubled per receive after the first, at most 15 min.
+func exponential(base time.Duration, receiveCount int) time.Duration {
 	d := base
 	for i := 1; i < receiveCount && d < 15*time.Minute; i++ {
 		d *= 2

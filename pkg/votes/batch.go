@@ -2,8 +2,6 @@ package votes
 
 import (
 	"context"
-	"sort"
-	"sync"
 	"time"
 )
 
@@ -36,6 +34,10 @@ type Summary struct {
 	// EmailsRefused counts contacts sent again without the participant's
 	// e-mail, which Mautic refused as invalid.
 	EmailsRefused int
+	// Abandoned counts conversations whose votes were retried because the
+	// batch's deadline passed before their run ended (or started); see
+	// Options.BatchDeadline.
+	Abandoned int
 }
 
 func (s *Summary) add(o Summary) {
@@ -107,28 +109,110 @@ func (p *Processor) decode(ctx context.Context, msgs []Message, v *verdicts) map
 	return byConv
 }
 
-// runConversations runs the conversations of a batch, Parallel at a time,
-// in the order of their ids, and adds up their summaries into sum.
+// runConversations runs the conversations of a batch, Parallel at a time
+// and at most the guard's concurrency per Mautic instance, in the order
+// schedule gives, adds up their summaries into sum and settles their
+// verdicts into v. At the batch's deadline (Options.BatchDeadline) their
+// Mautic requests are canceled; the runs that end within DeadlineGrace
+// are settled as they ended, and the votes of the others, and of the
+// conversations not started, are retried: those runs go on in the
+// background, under their conversation's lease, and what they finish is
+// recorded as processed (the retried messages then find those votes done).
 func (p *Processor) runConversations(ctx context.Context, byConv map[string][]vote, msgs []Message, v *verdicts, sum *Summary) {
-	convs := make([]string, 0, len(byConv))
-	for c := range byConv {
-		convs = append(convs, c)
+	deadline, grace := p.deadline(ctx)
+	// The runs' Mautic context: the lease waits and the Mautic requests
+	// end with it; storage keeps ctx, so that a run cut short still
+	// records what it did.
+	mctx, cancel := context.WithDeadlineCause(ctx, deadline, errBatchDeadline)
+	defer cancel()
+	tasks := p.schedule(byConv)
+	type end struct {
+		t   *task
+		sum Summary
+		res settled
 	}
-	sort.Strings(convs)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, p.opts.Parallel)
-	for _, conv := range convs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s := p.conversation(ctx, conv, byConv[conv], msgs, v)
-			mu.Lock()
-			sum.add(s)
-			mu.Unlock()
-		}()
+	ends := make(chan end, len(tasks))
+	perInstance := p.opts.Guards.Concurrency()
+	inflight := map[string]int{}
+	active, left := 0, len(tasks)
+	start := func() {
+		for _, t := range tasks {
+			if active >= p.opts.Parallel || mctx.Err() != nil {
+				return
+			}
+			if t.state != waiting || (t.key != "" && inflight[t.key] >= perInstance) {
+				continue
+			}
+			t.state = running
+			active++
+			inflight[t.key]++
+			go func() {
+				s, res := p.conversation(ctx, mctx, t.conv, byConv[t.conv], msgs)
+				select {
+				case <-t.abandoned:
+					p.opts.Logger.InfoContext(ctx, "a conversation abandoned at its batch's deadline ended: what it did is recorded, its messages were retried",
+						"conversation_id", t.conv, "votes_synced", s.Synced+s.Skipped, "contacts_created", s.ContactsCreated)
+				default:
+				}
+				ends <- end{t: t, sum: s, res: res}
+			}()
+		}
 	}
-	wg.Wait()
+	settle := func(e end) {
+		e.t.state = ended
+		active--
+		inflight[e.t.key]--
+		left--
+		sum.add(e.sum)
+		for msg, r := range e.res {
+			v.set(msg, r.Outcome, r.Reason, r.RetryAfter)
+		}
+	}
+	start()
+wait:
+	for left > 0 {
+		select {
+		case e := <-ends:
+			settle(e)
+			start()
+		case <-mctx.Done():
+			break wait
+		}
+	}
+	if left == 0 {
+		return
+	}
+	// The deadline passed (or ctx ended): the runs still going have had
+	// their Mautic requests canceled and end soon; wait a little for them.
+	gt := time.NewTimer(grace)
+	defer gt.Stop()
+settling:
+	for active > 0 {
+		select {
+		case e := <-ends:
+			settle(e)
+		case <-gt.C:
+			break settling
+		}
+	}
+	cause := context.Cause(mctx)
+	var abandoned []string
+	for _, t := range tasks {
+		if t.state == ended {
+			continue
+		}
+		reason := "conversation not started: " + cause.Error()
+		if t.state == running {
+			reason = "conversation still running: " + cause.Error()
+			close(t.abandoned)
+		}
+		abandoned = append(abandoned, t.conv)
+		sum.Abandoned++
+		sum.Conversations++
+		for _, vt := range byConv[t.conv] {
+			v.set(vt.msg, Retry, reason, p.backoff(msgs[vt.msg].ReceiveCount, cause))
+		}
+	}
+	p.opts.Logger.WarnContext(ctx, "batch deadline: conversations abandoned for this batch, their votes retried",
+		"conversations", len(abandoned), "first", abandoned[:min(len(abandoned), 10)], "deadline", deadline.Format(time.RFC3339Nano))
 }

@@ -8,29 +8,40 @@ import (
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
 	"github.com/ejplatform/ej-mautic/pkg/mautic"
+	"github.com/ejplatform/ej-mautic/pkg/tenant"
 )
 
 // session is a run's access to one conversation's Mautic: the access
 // token, the client that sends it and, once no token could be had, why.
+// Its requests go through the guard of the Mautic instance (guards), and
+// end with stop, the run's Mautic context (see fair.go).
 type session struct {
 	tokens Tokens
 	conn   connection.Connection
 	tok    *oauth2.Token
 	client *mautic.Client
 	err    error // why no token could be had, once that happened
+	guards *tenant.Guards
+	stop   context.Context
 }
 
 // token gets a token (a new one when rejected is set) and the client. Once
 // it failed, it fails the same way for the rest of the run: Mautic is not
-// asked again for a token it just refused.
+// asked again for a token it just refused. While the instance's breaker
+// is open, or once the batch deadline passed, no token is asked for: the
+// run's calls would not be sent.
 func (s *session) token(ctx context.Context, rejected string) error {
 	if s.err != nil {
 		return s.err
 	}
+	if err := s.refused("token"); err != nil {
+		s.err = err
+		return err
+	}
 	tok, err := s.tokens.Token(ctx, s.conn, rejected)
 	if err == nil {
 		var cl *mautic.Client
-		if cl, err = mautic.NewClient(s.conn.MauticURL, s.tokens.Client(tok)); err == nil {
+		if cl, err = mautic.NewClient(s.conn.MauticURL, s.guarded(s.tokens.Client(tok))); err == nil {
 			s.tok, s.client = tok, cl
 			return nil
 		}

@@ -22,7 +22,7 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 		r.apply(ctx, pas, decide(fromStore, "read contact mapping", err))
 		return
 	}
-	r.api = &session{tokens: r.p.opts.Tokens, conn: r.c}
+	r.api = r.session()
 	pl := r.plan(ctx, pas, recs)
 	r.succeed(pl.unchanged)
 	for _, pa := range pl.unchanged {

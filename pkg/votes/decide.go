@@ -96,6 +96,9 @@ var (
 //   - another worker holds the participant's reservation (errBusy,
 //     *reservedUntil): Retry, until the reservation ends.
 //   - storage and leases (errConversationBusy among them): Retry.
+//   - a call the instance's guard refused (errNotSent: its breaker is open,
+//     or the batch deadline passed): Retry, last_error mautic_unavailable,
+//     after the breaker's cool-down (backoff).
 //   - tokens, also from a Mautic call whose 401 could not be answered with
 //     a new token (*tokenError): see decideToken.
 //   - Mautic: see decideMautic.
@@ -114,6 +117,10 @@ func decide(src source, op string, err error) decision {
 		return retry(prefixed(op, errText(err)), err)
 	case src == fromLease:
 		return retry(prefixed(op, err.Error()), err)
+	case errors.Is(err, errNotSent):
+		// The guard refused the call (an open breaker, the batch
+		// deadline): nothing was sent, the token is not at fault.
+		return noted(retry(prefixed(op, errText(err)), err), failure.MauticUnavailable)
 	case src == fromToken:
 		return decideToken(err)
 	case errors.As(err, &te):

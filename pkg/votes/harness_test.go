@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,10 +120,17 @@ func newAWSEnv(t *testing.T) *env {
 
 func newEnv(t *testing.T, st store, secrets connection.SecretStore, simOpts mautictest.Options) *env {
 	t.Helper()
+	return newEnvAllowing(t, st, secrets, simOpts)
+}
+
+// newEnvAllowing is newEnv with more Mautic origins allowlisted (other
+// simulators).
+func newEnvAllowing(t *testing.T, st store, secrets connection.SecretStore, simOpts mautictest.Options, origins ...string) *env {
+	t.Helper()
 	e := &env{t: t, store: st, secrets: secrets, log: discard(), requeued: &outbox{}}
 	e.sim = mautictest.NewServer(simOpts)
 	t.Cleanup(e.sim.Close)
-	allow, err := safehttp.ParseAllowlist(e.sim.URL)
+	allow, err := safehttp.ParseAllowlist(strings.Join(append([]string{e.sim.URL}, origins...), ","))
 	if err != nil {
 		t.Fatal(err)
 	}

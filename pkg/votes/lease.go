@@ -23,7 +23,7 @@ func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (f
 	select {
 	case gate <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, context.Cause(ctx)
 	case <-wait.C:
 		return nil, errConversationBusy
 	}
@@ -46,7 +46,7 @@ func (p *Processor) lockConversation(ctx context.Context, conv, owner string) (f
 	case err != nil:
 		unlockLocal()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		}
 		return nil, fmt.Errorf("acquire the conversation's lease: %w", err)
 	}

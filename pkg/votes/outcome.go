@@ -80,3 +80,12 @@ func (v *verdicts) set(msg int, o Outcome, reason string, after time.Duration) {
 	defer v.mu.Unlock()
 	v.res[msg] = combine(v.res[msg], o, reason, after)
 }
+
+// settled holds the results of one run's votes, by message: merged into
+// the batch's verdicts when the run ends in time (see runConversations).
+type settled map[int]Result
+
+// set combines the outcome of one more vote into message msg's result.
+func (s settled) set(msg int, o Outcome, reason string, after time.Duration) {
+	s[msg] = combine(s[msg], o, reason, after)
+}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ejplatform/ej-mautic/pkg/connection"
+	"github.com/ejplatform/ej-mautic/pkg/tenant"
 	"github.com/ejplatform/ej-mautic/pkg/tokens"
 )
 
@@ -75,6 +76,24 @@ type Options struct {
 	// dead holder's lease ends within one wait: only a live holder's long
 	// run costs a retry.
 	LeaseWait time.Duration
+	// Guards guards the requests to each Mautic instance (package tenant):
+	// at most its Concurrency in flight per instance (MAUTIC_CONCURRENCY),
+	// and a circuit breaker that stops calling an instance that keeps
+	// failing, whose votes are retried once it may be called again. One
+	// per process, shared by its batches; when nil, the processor makes
+	// its own with tenant's defaults and this Now.
+	Guards *tenant.Guards
+	// BatchDeadline bounds a batch (BATCH_DEADLINE); 30 s by default. A
+	// batch ends at the latest BatchDeadline after Process starts, and
+	// DeadlineMargin before its context's deadline (a Lambda
+	// invocation's). Then the Mautic requests of the conversations still
+	// running are canceled; those that end within DeadlineGrace are settled
+	// as they ended, the others are abandoned for this batch: their
+	// messages are retried, and the run finishes in the background under
+	// its conversation's lease.
+	BatchDeadline time.Duration
+	// DeadlineGrace: see BatchDeadline; 1 s by default.
+	DeadlineGrace time.Duration
 }
 
 // Processor turns batches of vote messages into Mautic contacts.
@@ -126,6 +145,15 @@ func NewProcessor(opts Options) *Processor {
 	}
 	if opts.LeaseWait == 0 {
 		opts.LeaseWait = 20 * time.Second
+	}
+	if opts.Guards == nil {
+		opts.Guards = tenant.New(tenant.Options{Now: opts.Now})
+	}
+	if opts.BatchDeadline <= 0 {
+		opts.BatchDeadline = DefaultBatchDeadline
+	}
+	if opts.DeadlineGrace <= 0 {
+		opts.DeadlineGrace = time.Second
 	}
 	if opts.Owner == "" {
 		// Random as well as timed: two containers started in the same

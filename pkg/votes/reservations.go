@@ -54,9 +54,11 @@ func (r *run) releaseAll(ctx context.Context, pas []*participant) {
 // lease is ended at once so the next try takes the reservation over and
 // looks first. When it did not answer (a timeout), it may still be
 // working: the lease runs its course.
+//
+// A call the guard refused (errNotSent) was never sent: freed.
 func (r *run) releaseUnlessAmbiguous(ctx context.Context, pas []*participant, err error) {
 	k := mautic.KindOf(err)
-	if k != mautic.KindRetryable && k != mautic.KindCanceled {
+	if errors.Is(err, errNotSent) || (k != mautic.KindRetryable && k != mautic.KindCanceled) {
 		for _, pa := range pas {
 			r.release(ctx, pa)
 		}

@@ -18,8 +18,9 @@ type run struct {
 	conv  string
 	c     connection.Connection
 	msgs  []Message
-	v     *verdicts
-	api   *session // once the participants are known (sync)
+	v     settled         // the verdicts of its votes
+	mctx  context.Context // ends the run's Mautic requests: the batch deadline
+	api   *session        // once the participants are known (sync)
 	sum   Summary
 	// done lists the votes to mark processed.
 	done []*vote
@@ -29,13 +30,15 @@ type run struct {
 }
 
 // conversation runs one conversation's votes of a batch (vs, in the
-// messages msgs) and settles their verdicts in v. The votes are retried
-// when the connection cannot be read or another run holds the
-// conversation; they are acked when it has no connection.
-func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, msgs []Message, v *verdicts) Summary {
+// messages msgs) and returns what it did and the verdicts of their
+// messages. The votes are retried when the connection cannot be read or
+// another run holds the conversation; they are acked when it has no
+// connection. Its Mautic requests, and its wait for the conversation's
+// lease, end with mctx (the batch deadline); its storage uses ctx.
+func (p *Processor) conversation(ctx, mctx context.Context, conv string, vs []vote, msgs []Message) (Summary, settled) {
 	// Each run owns its reservations: two runs of one process must not
 	// take each other's.
-	r := &run{p: p, conv: conv, msgs: msgs, v: v, owner: p.opts.Owner + "-" + strconv.FormatInt(p.runs.Add(1), 36)}
+	r := &run{p: p, conv: conv, msgs: msgs, v: settled{}, mctx: mctx, owner: p.opts.Owner + "-" + strconv.FormatInt(p.runs.Add(1), 36)}
 	r.sum.Conversations = 1
 	// A failure before the votes are sorted retries them all, a vote id
 	// repeated in the batch included.
@@ -44,25 +47,25 @@ func (p *Processor) conversation(ctx context.Context, conv string, vs []vote, ms
 	c, ok, err := p.connection(ctx, conv)
 	if err != nil {
 		r.settle(all, decide(fromStore, "load connection", err))
-		return r.sum
+		return r.sum, r.v
 	}
 	if !ok {
 		r.sum.NoConnection += len(uniq)
 		p.opts.Logger.InfoContext(ctx, "votes for a conversation without connection acked", "conversation_id", conv, "votes", len(uniq))
-		return r.sum
+		return r.sum, r.v
 	}
 	r.c = c
 	// One run per conversation at a time, everywhere: two batches editing
 	// the same contacts could otherwise land an older lastActive last, or
 	// both count a vote redelivered into the other.
-	release, err := p.lockConversation(ctx, conv, r.owner)
+	release, err := p.lockConversation(mctx, conv, r.owner)
 	if err != nil {
 		r.settle(all, decide(fromLease, "", err))
-		return r.sum
+		return r.sum, r.v
 	}
 	defer release()
 	r.locked(ctx, all, uniq)
-	return r.sum
+	return r.sum, r.v
 }
 
 // locked is the run under the conversation's lease: it leaves out the
