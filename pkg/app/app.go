@@ -117,6 +117,8 @@ func New(d Deps) (*App, error) {
 		NormalizePhone: d.NormalizePhone,
 		RetryBase:      d.Config.RetryBaseDelay,
 		Parallel:       d.Parallel,
+
+		LastActiveGranularity: d.Config.LastActiveGranularity,
 		Logger:         d.Logger,
 		Now:            d.Now,
 	})

@@ -35,6 +35,10 @@ const (
 	// EnvRetryHorizon is how long a valid vote that keeps failing is
 	// retried before it is parked as stuck, e.g. 24h.
 	EnvRetryHorizon = "RETRY_HORIZON"
+	// EnvLastActiveGranularity is how far a participant's lastActive must
+	// move forward from what was last sent before a vote alone edits the
+	// contact, e.g. 15m; 0 sends every move.
+	EnvLastActiveGranularity = "LAST_ACTIVE_GRANULARITY"
 )
 
 // Config is the parsed environment.
@@ -51,12 +55,17 @@ type Config struct {
 	RetryBaseDelay     time.Duration // default 10 s
 	MaxReceiveCount    int           // default 5, as the template's redrive policy
 	RetryHorizon       time.Duration // default 24 h
+	// LastActiveGranularity: Mautic's lastActive is never more than this
+	// behind a participant's newest vote; default 15 min, 0 = every move.
+	LastActiveGranularity time.Duration
 }
 
 // Defaults of the retry settings.
 const (
 	DefaultMaxReceiveCount = 5
 	DefaultRetryHorizon    = 24 * time.Hour
+	// DefaultLastActiveGranularity is LAST_ACTIVE_GRANULARITY's default.
+	DefaultLastActiveGranularity = 15 * time.Minute
 )
 
 // Required lists the variables a function cannot start without.
@@ -103,6 +112,8 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		RetryBaseDelay:     10 * time.Second,
 		MaxReceiveCount:    DefaultMaxReceiveCount,
 		RetryHorizon:       DefaultRetryHorizon,
+
+		LastActiveGranularity: DefaultLastActiveGranularity,
 	}
 	if c.SecretPrefix != "" && !secretPrefixRe.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("%s %q may hold only letters, digits and /_+=.@-", EnvSecretPrefix, c.SecretPrefix))
@@ -148,6 +159,7 @@ func Parse(lookup func(string) (string, bool), req Required) (Config, error) {
 		{EnvMauticTimeout, &c.MauticTimeout, time.Second, 5 * time.Minute},
 		{EnvRetryBaseDelay, &c.RetryBaseDelay, 100 * time.Millisecond, 15 * time.Minute},
 		{EnvRetryHorizon, &c.RetryHorizon, time.Minute, 14 * 24 * time.Hour},
+		{EnvLastActiveGranularity, &c.LastActiveGranularity, 0, 24 * time.Hour},
 	} {
 		v := get(d.env)
 		if v == "" {

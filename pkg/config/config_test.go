@@ -33,6 +33,15 @@ func TestParse(t *testing.T) {
 	if c.MaxReceiveCount != 5 || c.RetryHorizon != 24*time.Hour {
 		t.Errorf("MaxReceiveCount %d, RetryHorizon %v; want 5 and 24h", c.MaxReceiveCount, c.RetryHorizon)
 	}
+	if c.LastActiveGranularity != 15*time.Minute {
+		t.Errorf("LastActiveGranularity = %v, want 15m", c.LastActiveGranularity)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "1h": time.Hour} {
+		c, err := Parse(env(map[string]string{EnvLastActiveGranularity: v}), nil)
+		if err != nil || c.LastActiveGranularity != want {
+			t.Errorf("%s=%s: LastActiveGranularity %v (%v), want %v", EnvLastActiveGranularity, v, c.LastActiveGranularity, err, want)
+		}
+	}
 
 	tests := []struct {
 		name    string
@@ -57,6 +66,8 @@ func TestParse(t *testing.T) {
 		{"max receive count too small", map[string]string{EnvMaxReceiveCount: "1"}, nil, []string{"MAX_RECEIVE_COUNT"}},
 		{"max receive count not a number", map[string]string{EnvMaxReceiveCount: "five"}, nil, []string{"MAX_RECEIVE_COUNT"}},
 		{"horizon too long", map[string]string{EnvRetryHorizon: "720h"}, nil, []string{"RETRY_HORIZON"}},
+		{"granularity negative", map[string]string{EnvLastActiveGranularity: "-1m"}, nil, []string{"LAST_ACTIVE_GRANULARITY"}},
+		{"granularity over a day", map[string]string{EnvLastActiveGranularity: "25h"}, nil, []string{"LAST_ACTIVE_GRANULARITY"}},
 		{"bad allowlist", map[string]string{EnvMauticAllowlist: "::not a url::"}, nil, []string{"MAUTIC_ALLOWLIST"}},
 	}
 	for _, tt := range tests {

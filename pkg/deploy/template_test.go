@@ -463,7 +463,7 @@ var knownEnv = map[string]bool{
 	config.EnvPublicBaseURL: true, config.EnvDefaultPhoneRegion: true, config.EnvMauticAllowlist: true,
 	config.EnvLogLevel: true, config.EnvKeepaliveAfterDays: true, config.EnvMauticTimeout: true,
 	config.EnvRetryBaseDelay: true, awsapp.EnvQueueURL: true, awsapp.EnvDLQURL: true,
-	config.EnvMaxReceiveCount: true, config.EnvRetryHorizon: true,
+	config.EnvMaxReceiveCount: true, config.EnvRetryHorizon: true, config.EnvLastActiveGranularity: true,
 }
 
 // wantEnv are the values the template must give (beyond what config
@@ -483,7 +483,9 @@ var wantEnv = map[string]map[string]string{
 	// queue before the redrive policy's maxReceiveCount (5, checked by
 	// TestTemplateVotesQueue) could move it to the DLQ.
 	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue", awsapp.EnvQueueURL: "!Ref VotesQueue",
-		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h"},
+		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h",
+		// Fewer lastActive-only edits of authors' Mautics (docs/design.md).
+		config.EnvLastActiveGranularity: "15m"},
 	"KeepaliveFunction": {config.EnvKeepaliveAfterDays: "7"},
 }
 

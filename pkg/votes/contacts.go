@@ -108,7 +108,9 @@ func (r *run) place(ctx context.Context, pl *plan, pa *participant, rec ContactR
 		// Older votes that arrive late never move lastActive back.
 		pa.lastActive = rec.LastActive
 	}
-	if rec.Fingerprint == pa.fingerprint() && !pa.lastActive.After(rec.LastActive) {
+	if rec.Fingerprint == pa.fingerprint() && pa.lastActive.Sub(rec.LastActive) < max(r.p.opts.LastActiveGranularity, time.Nanosecond) {
+		// Nothing changed but lastActive, and it moved less than the
+		// granularity (or not at all): Mautic's stays within it.
 		pl.unchanged = append(pl.unchanged, pa)
 		return
 	}

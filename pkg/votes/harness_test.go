@@ -170,6 +170,8 @@ type procOpts struct {
 	hc      *http.Client     // to Mautic; e.hc when nil
 	secrets tokens.Secrets   // e.secrets when nil
 	store   votes.Store      // e.store when nil
+	// granularity is LastActiveGranularity: 0 (every move sent) unless set.
+	granularity time.Duration
 }
 
 // processor is one "container": a Processor with its own tokens.Manager.
@@ -187,7 +189,8 @@ func (e *env) processor(o procOpts) (*votes.Processor, *tokens.Manager) {
 		o.store = e.store
 	}
 	tm := tokens.NewManager(tokens.Options{Secrets: o.secrets, Leases: e.store, Refreshed: e.store, HTTPClient: o.hc, Now: o.now, Logger: e.log})
-	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: o.store, Leases: e.store, Tokens: tm, NormalizePhone: phonepkg.Normalize, Now: o.now, Logger: e.log, RetryBase: time.Second})
+	p := votes.NewProcessor(votes.Options{Connections: e.store, Store: o.store, Leases: e.store, Tokens: tm, NormalizePhone: phonepkg.Normalize, Now: o.now, Logger: e.log, RetryBase: time.Second,
+		LastActiveGranularity: o.granularity})
 	return p, tm
 }
 

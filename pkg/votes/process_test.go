@@ -131,6 +131,53 @@ func TestProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("lastActive moves within the granularity cost no edit", func(t *testing.T) {
+		e := newLocalEnv(t)
+		e.connect("g")
+		p, _ := e.processor(procOpts{granularity: 15 * time.Minute})
+		one := func(id string, at time.Time, name string) []votes.Message {
+			return messages(vote{id: id, conv: "g", pid: "a", phone: phone(1), name: name, at: at})
+		}
+		// Many votes within 15 min, each in its own batch: one create,
+		// no edit.
+		for i := range 10 {
+			res, _ := p.Process(ctx, one(strconv.Itoa(i+1), t0.Add(time.Duration(i)*90*time.Second), "Ana"))
+			wantOutcomes(t, res, votes.Done)
+		}
+		if calls := e.calls(); calls[batchNew] != 1 || calls[batchEdit] != 0 {
+			t.Errorf("10 votes within 15 min: calls = %v, want one batch/new and no batch/edit", calls)
+		}
+		if got := e.contactsTagged("g")[e164(1)][0].Fields["last_active"]; got != simTime(t0) {
+			t.Errorf("last_active = %q, want %q (the first vote: the others moved it less than 15 min)", got, simTime(t0))
+		}
+		// 16 min after what was sent: one edit, with the newest vote.
+		e.sim.ResetStats()
+		later := t0.Add(16 * time.Minute)
+		res, _ := p.Process(ctx, one("11", later, "Ana"))
+		wantOutcomes(t, res, votes.Done)
+		if calls := e.calls(); calls[batchEdit] != 1 || e.sim.Stats().Total != 1 {
+			t.Errorf("a vote 16 min later: calls = %v, want one batch/edit", calls)
+		}
+		if got := e.contactsTagged("g")[e164(1)][0].Fields["last_active"]; got != simTime(later) {
+			t.Errorf("last_active = %q, want %q", got, simTime(later))
+		}
+		// A changed name is sent at once, with the newest lastActive.
+		e.sim.ResetStats()
+		newest := later.Add(time.Minute)
+		res, _ = p.Process(ctx, one("12", newest, "Ana Maria"))
+		wantOutcomes(t, res, votes.Done)
+		if calls := e.calls(); calls[batchEdit] != 1 || e.sim.Stats().Total != 1 {
+			t.Errorf("a changed name: calls = %v, want one batch/edit", calls)
+		}
+		c := e.contactsTagged("g")[e164(1)][0]
+		if c.Fields["firstname"] != "Ana Maria" || c.Fields["last_active"] != simTime(newest) {
+			t.Errorf("firstname %q last_active %q, want Ana Maria and %q", c.Fields["firstname"], c.Fields["last_active"], simTime(newest))
+		}
+		if got := e.conn("g").VotesSynced; got != 12 {
+			t.Errorf("votes_synced = %d, want 12", got)
+		}
+	})
+
 	t.Run("mautic_id of the participant's contact updates it and a stale one is created", func(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("x")
