@@ -119,8 +119,8 @@ func New(d Deps) (*App, error) {
 		Parallel:       d.Parallel,
 
 		LastActiveGranularity: d.Config.LastActiveGranularity,
-		Logger:         d.Logger,
-		Now:            d.Now,
+		Logger:                d.Logger,
+		Now:                   d.Now,
 	})
 	if d.Config.PublicBaseURL == "" {
 		return a, nil
