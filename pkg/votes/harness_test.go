@@ -515,27 +515,16 @@ func (e *env) contact(id int) mautictest.Contact {
 	return mautictest.Contact{}
 }
 
-// flakyStore is a votes.Store whose MarkVotes and SaveContacts fail the
-// first times they are called, as a store would on a throttle or a network
-// cut after Mautic was written.
+// flakyStore is a votes.Store whose SaveContacts fails the first times
+// it is called, as a store would on a throttle or a network cut after
+// Mautic was written.
 type flakyStore struct {
 	votes.Store
-	mu                   sync.Mutex
-	failMarks, failSaves int
+	mu        sync.Mutex
+	failSaves int
 }
 
 var errFlaky = fmt.Errorf("store unavailable (test)")
-
-func (f *flakyStore) MarkVotes(ctx context.Context, conv string, ids []string, expires time.Time) error {
-	f.mu.Lock()
-	fail := f.failMarks > 0
-	f.failMarks--
-	f.mu.Unlock()
-	if fail {
-		return errFlaky
-	}
-	return f.Store.MarkVotes(ctx, conv, ids, expires)
-}
 
 func (f *flakyStore) SaveContacts(ctx context.Context, conv string, recs []votes.ContactRecord) error {
 	f.mu.Lock()

@@ -22,6 +22,16 @@ type participant struct {
 	rec        ContactRecord
 	hasRec     bool
 	takenOver  bool
+	// prev is the record read at the start of the run (zero if none);
+	// after is its processed votes with this run's added.
+	prev  ContactRecord
+	after ProcessedVotes
+	// reserved: this run holds a reservation of its own for pa (Reserve);
+	// otherwise a creation is covered by the run's creation guard.
+	reserved bool
+	// settled: pa's contact was certainly not created by this run, or a
+	// reservation of its own says it may have been.
+	settled bool
 }
 
 // e164Only keeps phones already written in E.164.
@@ -57,7 +67,7 @@ func (pa *participant) fingerprint() string {
 
 // record is pa's mapping record once contactID holds what pa sent.
 func (pa *participant) record(contactID int) ContactRecord {
-	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive}
+	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive, Votes: pa.after}
 }
 
 func (pa *participant) input(conv string) mautic.ContactInput {

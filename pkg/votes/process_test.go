@@ -1008,10 +1008,11 @@ func TestEmailRefused(t *testing.T) {
 }
 
 // TestCountersFollowRecords: a connection's counters move only with the
-// records that prove them. When the processed votes cannot be recorded
-// (MarkVotes) or the contact mapping cannot be saved after Mautic was
-// written, the votes are retried and not counted yet; the retry counts them
-// once, and does not write Mautic again when nothing changed.
+// records that prove them. When the processed votes cannot be recorded (in
+// their participants' records) or the contact mapping cannot be saved
+// after Mautic was written, the votes are retried and not counted yet; the
+// retry counts them once, and does not write Mautic again when nothing
+// changed.
 func TestCountersFollowRecords(t *testing.T) {
 	ctx := context.Background()
 	batch := messages(
@@ -1021,15 +1022,26 @@ func TestCountersFollowRecords(t *testing.T) {
 	)
 	want := map[string]map[string]string{"ct": {"a": e164(1), "b": e164(2)}}
 
-	t.Run("MarkVotes fails", func(t *testing.T) {
+	t.Run("recording the processed votes fails", func(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("ct")
 		logs := e.captureLogs()
-		p, _ := e.processor(procOpts{store: &flakyStore{Store: e.store, failMarks: 1}})
+		flaky := &flakyStore{Store: e.store}
+		p, _ := e.processor(procOpts{store: flaky})
+		// a and b have their contacts: the batch's votes change nothing
+		// in them, and only record themselves.
+		res, _ := p.Process(ctx, messages(
+			vote{id: "11", conv: "ct", pid: "a", phone: phone(1)},
+			vote{id: "12", conv: "ct", pid: "b", phone: phone(2), email: "b@example.org"},
+		))
+		wantOutcomes(t, res, votes.Done)
+		flaky.mu.Lock()
+		flaky.failSaves = 1
+		flaky.mu.Unlock()
 		res, sum := p.Process(ctx, batch)
 		wantOutcomes(t, res, votes.Retry)
-		if c := e.conn("ct"); c.VotesSynced != 0 || c.VotesSkipped != 0 {
-			t.Errorf("votes_synced %d votes_skipped %d after a failed MarkVotes, want 0 0", c.VotesSynced, c.VotesSkipped)
+		if c := e.conn("ct"); c.VotesSynced != 2 || c.VotesSkipped != 0 {
+			t.Errorf("votes_synced %d votes_skipped %d after a failed record of the votes, want 2 0 (the first batch's)", c.VotesSynced, c.VotesSkipped)
 		}
 		if sum.Synced != 0 || sum.Skipped != 0 || sum.Retried != 3 {
 			t.Errorf("summary synced %d skipped %d retried %d, want 0 0 3", sum.Synced, sum.Skipped, sum.Retried)
@@ -1046,8 +1058,8 @@ func TestCountersFollowRecords(t *testing.T) {
 		}
 		res, _ = p.Process(ctx, batch)
 		wantOutcomes(t, res, votes.Done)
-		if c := e.conn("ct"); c.VotesSynced != 3 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
-			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 3 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		if c := e.conn("ct"); c.VotesSynced != 5 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 5 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
 		}
 		if problems := e2e.Verify(e.sim.Sim, want); len(problems) > 0 {
 			t.Errorf("contacts: %v", problems)
