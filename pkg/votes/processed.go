@@ -159,13 +159,14 @@ func canonicalNumber(id string) (uint64, bool) {
 	return n, true
 }
 
-// records reads the contact records of the participants of vs (keyed for
-// the Mautic at mauticURL): they hold the votes already processed.
-func (p *Processor) records(ctx context.Context, conv, mauticURL string, vs []Vote) (map[string]ContactRecord, error) {
-	keys := make([]string, 0, len(vs))
+// records reads the contact records of the participants of n votes, the
+// i-th by participantOf(i) (keyed for the Mautic at mauticURL): they hold
+// the votes already processed.
+func (p *Processor) records(ctx context.Context, conv, mauticURL string, n int, participantOf func(i int) string) (map[string]ContactRecord, error) {
+	var keys []string
 	seen := map[string]bool{}
-	for _, v := range vs {
-		k := MappingKey(mauticURL, v.Participant.ID)
+	for i := range n {
+		k := MappingKey(mauticURL, participantOf(i))
 		if !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
@@ -185,25 +186,30 @@ func processedIn(recs map[string]ContactRecord, mauticURL string, v Vote) bool {
 }
 
 // unseenVotes reads the records of the participants of vs and leaves out
-// the votes already processed (a redelivery); the records are kept for
-// the rest of the run.
+// the votes already processed (a redelivery): vs itself when there is
+// none, a copy otherwise (vs may be the batch's own slice). The records are
+// kept for the rest of the run.
 func (r *run) unseenVotes(ctx context.Context, vs []vote) ([]vote, error) {
-	plain := make([]Vote, len(vs))
-	for i, vt := range vs {
-		plain[i] = vt.Vote
-	}
-	recs, err := r.p.records(ctx, r.conv, r.c.MauticURL, plain)
+	recs, err := r.p.records(ctx, r.conv, r.c.MauticURL, len(vs), func(i int) string { return vs[i].Participant.ID })
 	if err != nil {
 		return nil, err
 	}
 	r.recs, r.recsURL = recs, r.c.MauticURL
-	fresh := vs[:0:0]
-	for _, vt := range vs {
+	var fresh []vote // nil while none was seen
+	for i, vt := range vs {
 		if processedIn(recs, r.c.MauticURL, vt.Vote) {
+			if fresh == nil {
+				fresh = append(make([]vote, 0, len(vs)), vs[:i]...)
+			}
 			r.sum.Duplicates++
 			continue
 		}
-		fresh = append(fresh, vt)
+		if fresh != nil {
+			fresh = append(fresh, vt)
+		}
+	}
+	if fresh == nil {
+		fresh = vs
 	}
 	return fresh, nil
 }

@@ -58,7 +58,7 @@ func (p *Processor) parkStuck(ctx context.Context, m Message) StuckResult {
 		var recs map[string]ContactRecord
 		c, ok, err := p.connection(ctx, conv)
 		if err == nil && ok {
-			recs, err = p.records(ctx, conv, c.MauticURL, vs)
+			recs, err = p.records(ctx, conv, c.MauticURL, len(vs), func(i int) string { return vs[i].Participant.ID })
 		}
 		if err != nil {
 			res.Err = fmt.Errorf("read processed votes of conversation %s: %w", conv, err)
