@@ -165,6 +165,12 @@ func TestWholePathOverHTTP(t *testing.T) {
 			if limit := int64(wanted)*processCalls + 5*nConvs*processCalls; writeItems > limit {
 				t.Errorf("DynamoDB items written = %d, want ≤ %d", writeItems, limit)
 			}
+			// The bound of an item per vote, a reservation and a record
+			// per new participant and a record per update holds all the
+			// more.
+			if limit := int64(g.Unique) + 2*int64(sum.ContactsCreated) + int64(sum.ContactsUpdated) + 3*nConvs*processCalls; writeItems > limit {
+				t.Errorf("DynamoDB items written = %d, want ≤ %d", writeItems, limit)
+			}
 			if batch >= 1000 {
 				// Issue "Many authors at once": ≤ 0.35 WCU per vote (1.49
 				// with an item per vote and a reservation per participant).
