@@ -47,8 +47,8 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/secretsmanagertest"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
-	"github.com/ejplatform/ej-mautic/pkg/votes"
 	"github.com/ejplatform/ej-mautic/pkg/testbackend"
+	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
 func TestMain(m *testing.M) {

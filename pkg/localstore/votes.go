@@ -482,16 +482,3 @@ func convNames(top *bolt.Bucket) ([][]byte, error) {
 	})
 	return names, err
 }
-
-// checkIDs refuses an empty conversation id or an empty id in ids.
-func checkIDs(conversationID, kind string, ids []string) error {
-	if conversationID == "" {
-		return errors.New("empty conversation id")
-	}
-	for _, id := range ids {
-		if id == "" {
-			return fmt.Errorf("empty %s id", kind)
-		}
-	}
-	return nil
-}
