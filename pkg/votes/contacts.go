@@ -24,7 +24,6 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	}
 	for _, pa := range pas {
 		pa.prev = recs[pa.key]
-		pa.after = r.processedAfter(pa)
 	}
 	r.api = &session{tokens: r.p.opts.Tokens, conn: r.c}
 	pl := r.plan(ctx, pas, recs)
@@ -219,7 +218,7 @@ func (r *run) updateContacts(ctx context.Context, pas []*participant) (gone []*p
 			r.sum.ContactsUpdated++
 			r.sum.Synced += len(pa.votes)
 			ok = append(ok, pa)
-			save = append(save, pa.record(w.contactID))
+			save = append(save, pa.record(w.contactID, r.processedAfter(pa)))
 		}
 	}
 	r.succeed(ok)
@@ -277,7 +276,7 @@ func (r *run) created(ctx context.Context, res []written) (save []ContactRecord)
 			}
 			r.sum.Synced += len(pa.votes)
 			ok = append(ok, pa)
-			save = append(save, pa.record(w.contactID))
+			save = append(save, pa.record(w.contactID, r.processedAfter(pa)))
 		}
 	}
 	r.succeed(ok)

@@ -22,10 +22,8 @@ type participant struct {
 	rec        ContactRecord
 	hasRec     bool
 	takenOver  bool
-	// prev is the record read at the start of the run (zero if none);
-	// after is its processed votes with this run's added.
-	prev  ContactRecord
-	after ProcessedVotes
+	// prev is the record read at the start of the run (zero if none).
+	prev ContactRecord
 	// reserved: this run holds a reservation of its own for pa (Reserve);
 	// otherwise a creation is covered by the run's creation guard.
 	reserved bool
@@ -65,9 +63,10 @@ func (pa *participant) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// record is pa's mapping record once contactID holds what pa sent.
-func (pa *participant) record(contactID int) ContactRecord {
-	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive, Votes: pa.after}
+// record is pa's mapping record once contactID holds what pa sent, with
+// its processed votes (processedAfter).
+func (pa *participant) record(contactID int, processed ProcessedVotes) ContactRecord {
+	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive, Votes: processed}
 }
 
 func (pa *participant) input(conv string) mautic.ContactInput {
