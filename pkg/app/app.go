@@ -127,18 +127,19 @@ func New(d Deps) (*App, error) {
 		},
 	})
 	a.Processor = votes.NewProcessor(votes.Options{
-		Connections:    d.Store,
-		Store:          d.Store,
-		Leases:         d.Store,
-		Tokens:         a.Tokens,
-		PhoneRegion:    d.Config.DefaultPhoneRegion,
-		NormalizePhone: d.NormalizePhone,
-		RetryBase:      d.Config.RetryBaseDelay,
-		Parallel:       d.Parallel,
-		Guards:         a.Guards,
-		BatchDeadline:  d.Config.BatchDeadline,
-		Logger:         d.Logger,
-		Now:            d.Now,
+		Connections:           d.Store,
+		Store:                 d.Store,
+		Leases:                d.Store,
+		Tokens:                a.Tokens,
+		PhoneRegion:           d.Config.DefaultPhoneRegion,
+		NormalizePhone:        d.NormalizePhone,
+		RetryBase:             d.Config.RetryBaseDelay,
+		Parallel:              d.Parallel,
+		Guards:                a.Guards,
+		BatchDeadline:         d.Config.BatchDeadline,
+		LastActiveGranularity: d.Config.LastActiveGranularity,
+		Logger:                d.Logger,
+		Now:                   d.Now,
 	})
 	if d.Config.PublicBaseURL == "" {
 		return a, nil

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -47,21 +48,29 @@ type Host struct {
 // Load reads the environment (failing with every missing variable) and
 // builds the clients.
 func Load(ctx context.Context, req config.Required, log *slog.Logger) (*Host, error) {
+	return load(ctx, req, log, nil)
+}
+
+func load(_ context.Context, req config.Required, log *slog.Logger, clk *initClock) (*Host, error) {
 	cfg, err := config.FromEnv(req)
 	if err != nil {
 		return nil, err
 	}
+	clk.step("config")
 	awsCfg, err := lambdaConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
+	clk.step("aws_config")
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = endpoint(os.Getenv, "DYNAMODB")
 		o.DisableValidateResponseChecksum = true
 	})
+	clk.step("dynamodb_client")
 	sm := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
 		o.BaseEndpoint = endpoint(os.Getenv, "SECRETS_MANAGER")
 	})
+	clk.step("secretsmanager_client")
 	if log == nil {
 		log = slog.Default()
 	}
@@ -138,13 +147,20 @@ func WithMauticMeter(m *mautic.Meter) Option {
 
 // App builds the composition root on this host's clients.
 func (h *Host) App(options ...Option) (*app.App, error) {
+	return h.app(nil, options...)
+}
+
+func (h *Host) app(clk *initClock, options ...Option) (*app.App, error) {
 	d := app.Deps{Config: h.Config, Store: h.Meta, Secrets: h.Secrets, Logger: h.Logger}
-	for _, o := range options {
+	for i, o := range options {
 		if err := o(h, &d); err != nil {
 			return nil, err
 		}
+		clk.step("option" + strconv.Itoa(i+1))
 	}
-	return app.New(d)
+	a, err := app.New(d)
+	clk.step("app")
+	return a, err
 }
 
 // Queue is the votes queue and its DLQ from QUEUE_URL and DLQ_URL.
@@ -162,11 +178,17 @@ func (h *Host) sqsClient() *sqs.Client {
 // MustApp is Load and App for a function's main: it logs and exits when
 // the configuration, the clients or the graph cannot be had, so Lambda
 // reports an init error.
+//
+// At debug level it logs the cold start's steps (process start to main,
+// configuration, SDK clients, each option — the app secret's read among
+// them —, the graph) in one "cold start" line.
 func MustApp(req config.Required, log *slog.Logger, options ...Option) (*Host, *app.App) {
-	h, err := Load(context.Background(), req, log)
+	clk := newInitClock()
+	h, err := load(context.Background(), req, log, clk)
 	if err == nil {
 		var a *app.App
-		if a, err = h.App(options...); err == nil {
+		if a, err = h.app(clk, options...); err == nil {
+			clk.log(a.Logger)
 			return h, a
 		}
 	}

@@ -70,13 +70,13 @@ func TestCountingCounts(t *testing.T) {
 	e := newEngine(t, url, "c1")
 	ctx := context.Background()
 	cb := &Counting{Backend: e.Store, Counts: &Counts{}}
-	if _, err := cb.SeenVotes(ctx, "c1", []string{"1", "2", "3"}); err != nil {
+	if _, err := cb.Contacts(ctx, "c1", []string{"1", "2", "3"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cb.MarkVotes(ctx, "c1", []string{"1", "2"}, time.Now().Add(time.Hour)); err != nil {
+	if _, _, _, err := cb.BeginCreations(ctx, "c1", "me", []string{"1", "2"}, time.Now(), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cb.SeenVotes(ctx, "c1", []string{"1"}); err != nil {
+	if _, err := cb.Contacts(ctx, "c1", []string{"1"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := cb.Reserve(ctx, "c1", "p1", "me", time.Now(), time.Now().Add(time.Minute)); err != nil {
@@ -93,12 +93,12 @@ func TestCountingCounts(t *testing.T) {
 	}
 	got := cb.Counts.Snapshot()
 	want := map[string]Op{
-		"SeenVotes":     {Write: false, Calls: 2, Items: 4},
-		"MarkVotes":     {Write: true, Calls: 1, Items: 2},
-		"Reserve":       {Write: true, Calls: 1, Items: 1},
-		"SaveContacts":  {Write: true, Calls: 1, Items: 2},
-		"GetConnection": {Write: false, Calls: 1, Items: 1},
-		"GetSecret":     {Write: false, Calls: 1, Items: 1},
+		"Contacts":       {Write: false, Calls: 2, Items: 4},
+		"BeginCreations": {Write: true, Calls: 1, Items: 1},
+		"Reserve":        {Write: true, Calls: 1, Items: 1},
+		"SaveContacts":   {Write: true, Calls: 1, Items: 2},
+		"GetConnection":  {Write: false, Calls: 1, Items: 1},
+		"GetSecret":      {Write: false, Calls: 1, Items: 1},
 	}
 	if len(got) != len(want) {
 		t.Errorf("counted methods = %v, want %v", got, want)

@@ -19,8 +19,9 @@ type Backend = localapp.Stores
 type Op struct {
 	Write bool  `json:"write"`
 	Calls int64 `json:"calls"`
-	// Items is how many ids or records the calls carried (vote ids for
-	// SeenVotes, records for SaveContacts; 1 for single-item methods).
+	// Items is how many ids or records the calls carried (participant
+	// ids for Contacts, records for SaveContacts; 1 for single-item
+	// methods).
 	Items int64 `json:"items"`
 }
 
@@ -37,7 +38,7 @@ type Counts struct {
 // only read.
 func isWrite(method string) bool {
 	switch method {
-	case "SeenVotes", "Contacts", "Parked", "GetConnection", "GetSecret", "TakeState":
+	case "Contacts", "Parked", "GetConnection", "GetSecret", "TakeState":
 		return false
 	}
 	return true
@@ -100,16 +101,16 @@ type Counting struct {
 
 var _ Backend = (*Counting)(nil)
 
-// SeenVotes counts a read.
-func (c *Counting) SeenVotes(ctx context.Context, conversationID string, voteIDs []string) (map[string]bool, error) {
-	c.Counts.add("SeenVotes", len(voteIDs))
-	return c.Backend.SeenVotes(ctx, conversationID, voteIDs)
+// BeginCreations counts a write.
+func (c *Counting) BeginCreations(ctx context.Context, conversationID, owner string, participantIDs []string, now, leaseUntil time.Time) ([]string, time.Time, bool, error) {
+	c.Counts.add("BeginCreations", 1)
+	return c.Backend.BeginCreations(ctx, conversationID, owner, participantIDs, now, leaseUntil)
 }
 
-// MarkVotes counts a write.
-func (c *Counting) MarkVotes(ctx context.Context, conversationID string, voteIDs []string, expires time.Time) error {
-	c.Counts.add("MarkVotes", len(voteIDs))
-	return c.Backend.MarkVotes(ctx, conversationID, voteIDs, expires)
+// EndCreations counts a write.
+func (c *Counting) EndCreations(ctx context.Context, conversationID, owner string) error {
+	c.Counts.add("EndCreations", 1)
+	return c.Backend.EndCreations(ctx, conversationID, owner)
 }
 
 // Contacts counts a read.

@@ -132,6 +132,9 @@ func OpenEngine(dir, mauticURL string, parallel int) (*Engine, error) {
 		return nil, err
 	}
 	cfg.Allowlist = allow
+	// The workloads check that each contact's lastActive is its latest
+	// vote exactly: every move is sent.
+	cfg.LastActiveGranularity = 0
 	a, err := app.New(app.Deps{Config: cfg, Store: cb, Secrets: cb, NormalizePhone: phone.Normalize, Logger: discardLogger(), Parallel: parallel})
 	if err != nil {
 		st.Close()

@@ -48,6 +48,7 @@ import (
 	"github.com/ejplatform/ej-mautic/pkg/secretsmanagertest"
 	"github.com/ejplatform/ej-mautic/pkg/sqsqueue"
 	"github.com/ejplatform/ej-mautic/pkg/testbackend"
+	"github.com/ejplatform/ej-mautic/pkg/votes"
 )
 
 func TestMain(m *testing.M) {
@@ -286,6 +287,9 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 		config.EnvRetryBaseDelay + "=" + opts.RetryBase.String(),
 		config.EnvMaxReceiveCount + "=" + strconv.Itoa(opts.MaxReceiveCount),
 		config.EnvLogLevel + "=DEBUG",
+		// Every vote edits its contact, so that every connection calls
+		// Mautic (and refreshes its token) after each forced expiry.
+		config.EnvLastActiveGranularity + "=0",
 		awsapp.EnvQueueURL + "=" + r.QueueURL,
 		awsapp.EnvDLQURL + "=" + r.DLQURL,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + db.Endpoint,
@@ -610,25 +614,40 @@ func (r *rig) drainDLQ(ctx context.Context) []deadLetter {
 	return out
 }
 
-// processedVotes counts the vote idempotency records of the table: the
-// votes some consumer finished.
+// processedVotes counts the distinct processed votes the participants'
+// records of the table hold: the votes some consumer finished.
 func (r *rig) processedVotes(ctx context.Context) int {
 	r.t.Helper()
-	n := 0
+	seen := map[string]bool{}
 	p := dynamodb.NewScanPaginator(r.DDB, &dynamodb.ScanInput{
 		TableName:                 aws.String(r.Table),
-		FilterExpression:          aws.String("begins_with(pk, :v)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "vote#"}},
-		ProjectionExpression:      aws.String("pk"),
+		FilterExpression:          aws.String("begins_with(pk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "part#"}},
+		ProjectionExpression:      aws.String("pk, votes"),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			r.t.Fatalf("scan vote records: %v", err)
+			r.t.Fatalf("scan contact records: %v", err)
 		}
-		n += len(page.Items)
+		for _, it := range page.Items {
+			b, ok := it["votes"].(*types.AttributeValueMemberB)
+			if !ok {
+				continue
+			}
+			var v votes.ProcessedVotes
+			if err := v.UnmarshalBinary(b.Value); err != nil {
+				r.t.Fatalf("decode processed votes: %v", err)
+			}
+			// Vote ids are unique within a conversation, whose id is the
+			// pk's second part.
+			conv, _, _ := strings.Cut(strings.TrimPrefix(it["pk"].(*types.AttributeValueMemberS).Value, "part#"), "#")
+			for id := range v {
+				seen[conv+"\x00"+id] = true
+			}
+		}
 	}
-	return n
+	return len(seen)
 }
 
 // tableText is every attribute value of the table, as text, for the leak

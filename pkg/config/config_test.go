@@ -40,6 +40,15 @@ func TestParse(t *testing.T) {
 		c.MauticConcurrency != 8 || c.BatchDeadline != 45*time.Second {
 		t.Errorf("MAUTIC_CONCURRENCY=8 BATCH_DEADLINE=45s: %d, %v, %v", c.MauticConcurrency, c.BatchDeadline, err)
 	}
+	if c.LastActiveGranularity != 15*time.Minute {
+		t.Errorf("LastActiveGranularity = %v, want 15m", c.LastActiveGranularity)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "1h": time.Hour} {
+		c, err := Parse(env(map[string]string{EnvLastActiveGranularity: v}), nil)
+		if err != nil || c.LastActiveGranularity != want {
+			t.Errorf("%s=%s: LastActiveGranularity %v (%v), want %v", EnvLastActiveGranularity, v, c.LastActiveGranularity, err, want)
+		}
+	}
 
 	tests := []struct {
 		name    string
@@ -55,6 +64,11 @@ func TestParse(t *testing.T) {
 		{"region too long", map[string]string{EnvDefaultPhoneRegion: "BRA"}, nil, []string{"DEFAULT_PHONE_REGION"}},
 		{"lower-case region ok", map[string]string{EnvDefaultPhoneRegion: "pt"}, nil, nil},
 		{"bad prefix", map[string]string{EnvSecretPrefix: "a b"}, nil, []string{"SECRET_PREFIX"}},
+		{"prefix of every allowed character", map[string]string{EnvSecretPrefix: "aZ09/_+=.@-"}, nil, nil},
+		{"prefix of 256", map[string]string{EnvSecretPrefix: strings.Repeat("a", 256)}, nil, nil},
+		{"prefix too long", map[string]string{EnvSecretPrefix: strings.Repeat("a", 257)}, nil, []string{"SECRET_PREFIX"}},
+		{"prefix not ASCII", map[string]string{EnvSecretPrefix: "açaí"}, nil, []string{"SECRET_PREFIX"}},
+		{"region not ASCII", map[string]string{EnvDefaultPhoneRegion: "ÁB"}, nil, []string{"DEFAULT_PHONE_REGION"}},
 		{"bad level", map[string]string{EnvLogLevel: "loud"}, nil, []string{"LOG_LEVEL"}},
 		{"keepalive too long", map[string]string{EnvKeepaliveAfterDays: "14"}, nil, []string{"KEEPALIVE_AFTER_DAYS"}},
 		{"bad timeout", map[string]string{EnvMauticTimeout: "fast"}, nil, []string{"MAUTIC_TIMEOUT"}},
@@ -69,6 +83,8 @@ func TestParse(t *testing.T) {
 		{"concurrency not a number", map[string]string{EnvMauticConcurrency: "many"}, nil, []string{"MAUTIC_CONCURRENCY"}},
 		{"batch deadline too long", map[string]string{EnvBatchDeadline: "2m"}, nil, []string{"BATCH_DEADLINE"}},
 		{"batch deadline too short", map[string]string{EnvBatchDeadline: "100ms"}, nil, []string{"BATCH_DEADLINE"}},
+		{"granularity negative", map[string]string{EnvLastActiveGranularity: "-1m"}, nil, []string{"LAST_ACTIVE_GRANULARITY"}},
+		{"granularity over a day", map[string]string{EnvLastActiveGranularity: "25h"}, nil, []string{"LAST_ACTIVE_GRANULARITY"}},
 		{"bad allowlist", map[string]string{EnvMauticAllowlist: "::not a url::"}, nil, []string{"MAUTIC_ALLOWLIST"}},
 	}
 	for _, tt := range tests {

@@ -478,6 +478,7 @@ var knownEnv = map[string]bool{
 	config.EnvRetryBaseDelay: true, awsapp.EnvQueueURL: true, awsapp.EnvDLQURL: true,
 	config.EnvMaxReceiveCount: true, config.EnvRetryHorizon: true,
 	config.EnvMauticConcurrency: true, config.EnvBatchDeadline: true,
+	config.EnvLastActiveGranularity: true,
 }
 
 // wantEnv are the values the template must give (beyond what config
@@ -501,7 +502,9 @@ var wantEnv = map[string]map[string]string{
 	// requests at once from a container.
 	"VotesFunction": {awsapp.EnvDLQURL: "!Ref DeadLetterQueue", awsapp.EnvQueueURL: "!Ref VotesQueue",
 		config.EnvDefaultPhoneRegion: "!Ref PhoneRegion", config.EnvMaxReceiveCount: "5", config.EnvRetryHorizon: "24h",
-		config.EnvMauticConcurrency: "4", config.EnvBatchDeadline: "30s"},
+		config.EnvMauticConcurrency: "4", config.EnvBatchDeadline: "30s",
+		// Fewer lastActive-only edits of authors' Mautics (docs/design.md).
+		config.EnvLastActiveGranularity: "15m"},
 	"KeepaliveFunction": {config.EnvKeepaliveAfterDays: "7"},
 }
 

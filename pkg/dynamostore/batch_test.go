@@ -122,7 +122,7 @@ func TestBatchRetries(t *testing.T) {
 			s := newStore(t)
 			s.retry = fast
 			if tt.op == "read" {
-				if err := s.MarkVotes(ctx, "1", ids, t0); err != nil {
+				if err := markVotes(ctx, s, "1", ids, t0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -132,12 +132,12 @@ func TestBatchRetries(t *testing.T) {
 			var err error
 			if tt.op == "read" {
 				var seen map[string]bool
-				seen, err = s.SeenVotes(ctx, "1", ids)
+				seen, err = seenVotes(ctx, s, "1", ids)
 				if err == nil && len(seen) != len(ids) {
 					t.Errorf("SeenVotes found %d of %d", len(seen), len(ids))
 				}
 			} else {
-				err = s.MarkVotes(ctx, "1", ids, t0)
+				err = markVotes(ctx, s, "1", ids, t0)
 			}
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
@@ -156,7 +156,7 @@ func TestBatchRetries(t *testing.T) {
 			}
 			if tt.op == "write" && !tt.wantErr {
 				s.client = s.client.(*fakeAPI).api
-				if seen, err := s.SeenVotes(ctx, "1", ids); err != nil || len(seen) != len(ids) {
+				if seen, err := seenVotes(ctx, s, "1", ids); err != nil || len(seen) != len(ids) {
 					t.Errorf("after MarkVotes, SeenVotes found %d of %d (err %v)", len(seen), len(ids), err)
 				}
 			}
@@ -169,7 +169,7 @@ func TestBatchRetries(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		err := s.MarkVotes(ctx, "1", ids, t0)
+		err := markVotes(ctx, s, "1", ids, t0)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want context.DeadlineExceeded", err)
 		}
@@ -182,10 +182,10 @@ func TestBatchRetries(t *testing.T) {
 		s := newStore(t)
 		throttled(t, s, 0)
 		many := append(numbered("v", 260), numbered("v", 30)...)
-		if err := s.MarkVotes(ctx, "1", many, t0); err != nil {
+		if err := markVotes(ctx, s, "1", many, t0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SeenVotes(ctx, "1", many); err != nil {
+		if _, err := seenVotes(ctx, s, "1", many); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Unpark(ctx, "1", many); err != nil {

@@ -56,7 +56,7 @@ func BenchmarkVoteBatch(b *testing.B) {
 				}
 			}
 			if sc.redelivered {
-				if err := s.MarkVotes(ctx, "1", ids("v", -1, perBatch), now.Add(time.Hour)); err != nil {
+				if err := markVotes(ctx, s, "1", ids("v", -1, perBatch), now.Add(time.Hour)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -94,7 +94,7 @@ func consumeBatch(ctx context.Context, s *Store, voteIDs, participants []string,
 	if _, err := s.GetConnection(ctx, "1"); err != nil {
 		return err
 	}
-	seen, err := s.SeenVotes(ctx, "1", voteIDs)
+	seen, err := seenVotes(ctx, s, "1", voteIDs)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func consumeBatch(ctx context.Context, s *Store, voteIDs, participants []string,
 			return err
 		}
 	}
-	if err := s.MarkVotes(ctx, "1", fresh, now.Add(time.Hour)); err != nil {
+	if err := markVotes(ctx, s, "1", fresh, now.Add(time.Hour)); err != nil {
 		return err
 	}
 	return s.AddStats(ctx, "1", connection.Stats{VotesSynced: int64(len(fresh)), SyncedAt: now})

@@ -10,9 +10,7 @@ import (
 
 // TestConformance runs the store contracts' suite on DynamoDB Local, a
 // fresh table per test. The suite's clock is t0, a day ahead of the real
-// one, so that DynamoDB Local's TTL deletes nothing it writes. SeenVotes
-// ignores expiries (TTL deletes the records, lazily), so the suite checks
-// only votes that have not expired.
+// one, so that DynamoDB Local's TTL deletes nothing it writes.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Stores{
 		Clock:       storetest.Clock{Now: t0},

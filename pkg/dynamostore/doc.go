@@ -24,8 +24,8 @@
 //	item                         pk                                       sk              ttl
 //	connection metadata          conv#{conversation_id}                   meta            —
 //	pending authorization state  state#{state}                            state           expires_at
-//	vote idempotency record      vote#{conversation_id}#{vote_id}         vote            retention end
 //	participant → contact        part#{conversation_id}#{participant_id}  part            —
+//	contact creation guard       create#{conversation_id}                 create          —
 //	parked vote                  parked#{conversation_id}                 vote#{vote_id}  —
 //	lease                        lease#{key}                              lease           lease end + 1 h
 //
@@ -41,28 +41,42 @@
 //     key of two ids the first '#' after the prefix ends the conversation
 //     id.
 //
-// So part#42#a#b is participant "a#b" of conversation 42, and vote#4#2#1
-// is vote "2#1" of conversation 4, never vote "1" of conversation "4#2".
+// So part#42#a#b is participant "a#b" of conversation 42, never
+// participant "b" of conversation "42#a". (The vote consumer's
+// participant ids are mapping keys: 8 hex digits naming the Mautic, ':'
+// and EJ's participant id.)
 //
 // What each item holds, and how the vote consumer and the token manager use
 // them:
 //
-//   - A vote idempotency record holds only its key and ttl. SeenVotes
-//     reads a batch's records at once (BatchGetItem, pk projected,
-//     eventually consistent: a miss only re-processes a duplicate, which
-//     is idempotent); MarkVotes writes them (BatchWriteItem).
 //   - A participant's record holds contact_id (N), fingerprint and
-//     last_active once complete, and is first written as a reservation:
-//     contact_id 0, owner and lease_until. Reserve is one conditional
-//     PutItem that succeeds only where there is no record, or a
-//     reservation whose lease ended or that is the caller's own; the loser
-//     gets the winner's record with its failure
+//     last_active (the lastActive last sent to Mautic) once complete, and
+//     votes (B): the participant's processed votes, the vote consumer's
+//     idempotency (votes.ProcessedVotes' encoding: EJ's numeric vote ids
+//     as varints, grouped by expiry day, pruned when the record is
+//     written; 200 votes fit with the rest in one 1 KB write unit).
+//     Contacts reads a batch's records at once (BatchGetItem, 100 keys a
+//     request, strongly consistent: a stale record would cost a needless
+//     Mautic call or count a vote twice); SaveContacts writes them whole
+//     (BatchWriteItem), at most once per participant per batch. A record
+//     is also a reservation: contact_id 0, owner and lease_until. Reserve
+//     is one conditional UpdateItem that succeeds only where there is no
+//     record, or one with neither contact nor owner (its votes kept), or a
+//     reservation whose lease ended or that is the caller's own; the
+//     loser gets the winner's record with its failure
 //     (ReturnValuesOnConditionCheckFailure), without another read.
-//     SaveContacts replaces reservations by complete records
-//     (BatchWriteItem); ReleaseReservation deletes its owner's reservation
-//     while it has no contact. The records have no ttl: were a dead
-//     worker's reservation removed, the next worker could not know to look
-//     for the contact it may have created.
+//     ReleaseReservation deletes its owner's reservation while it has no
+//     contact (keeping only the votes, when it has some). The records
+//     have no ttl: were a dead worker's reservation removed, the next
+//     worker could not know to look for the contact it may have created.
+//   - A contact creation guard holds owner, lease_until and participants
+//     (a string set of the mapping keys a run is about to create); no ttl,
+//     since a dead run's guard must wait for the next run.
+//     New participants are created under it rather than under a
+//     reservation each: BeginCreations is one conditional UpdateItem
+//     (free, ended, or the caller's own; participants ADDed, so those of
+//     a dead run stay named, and come back as ALL_OLD to be looked for in
+//     Mautic first); EndCreations deletes it once the records are saved.
 //   - A parked vote holds the vote's message body (B). A conversation's
 //     parked votes share one partition, read in vote id order by a Query.
 //   - A lease holds owner and lease_until. The token manager names its
@@ -81,8 +95,10 @@
 // TTL deletion is lazy (it may lag by days), so a reader of an item with a
 // ttl checks the expiry itself: TakeState treats an expired state as absent,
 // and AcquireLease compares lease_until, never ttl. DynamoDB's TTL only ever
-// removes garbage. (A vote record past its retention still counts as seen,
-// which is harmless: the vote was processed.)
+// removes garbage.
+// Processed votes past their retention are dropped from a record when it
+// is next written; until then they still count as seen, which is
+// harmless: the vote was processed.
 //
 // ListConnections is the one Scan, filtered on sk = meta, for operator
 // status and the keepalive schedule; it is never on a vote's path.
@@ -94,8 +110,11 @@
 // compare as strings in condition and filter expressions; zero times are
 // not stored. Counters are numbers, updated in place with ADD.
 //
-// Store counts the DynamoDB requests it makes (Counts) and the items they
-// read and write (Items), so that benchmarks can report both per vote.
+// Store counts the DynamoDB requests it makes (Counts), the items they
+// read and write (Items) and the capacity units DynamoDB reports they
+// consumed (Capacity: ReturnConsumedCapacity TOTAL on every data request,
+// and a unit per failed conditional write, which DynamoDB bills without
+// reporting), so that benchmarks can report them per vote.
 //
 // Batch requests (BatchGetItem, 100 keys; BatchWriteItem, 25 writes) retry
 // what DynamoDB leaves unprocessed up to six times, backing off

@@ -41,6 +41,9 @@ type Store struct {
 	reads, writes         atomic.Int64
 	readItems, writeItems atomic.Int64
 
+	// units are the capacity units DynamoDB reported; see Capacity.
+	units *capacity
+
 	// retry is how batch requests retry the keys and items DynamoDB leaves
 	// unprocessed.
 	retry backoff
@@ -76,7 +79,8 @@ type api interface {
 // New returns a Store on the given table, which must exist (see the package
 // documentation, or CreateTable).
 func New(client *dynamodb.Client, table string) *Store {
-	return &Store{client: client, table: table, retry: defaultBackoff}
+	units := &capacity{}
+	return &Store{client: &metered{api: client, units: units}, units: units, table: table, retry: defaultBackoff}
 }
 
 // Counts returns how many read requests (GetItem, BatchGetItem, Query and

@@ -258,9 +258,9 @@ func TestCounts(t *testing.T) {
 		{"TakeState", func() error { _, err := s.TakeState(ctx, "s", now); return err }, want{0, 1, 0, 1}, false},
 		{"DeleteConnection", func() error { return s.DeleteConnection(ctx, "1") }, want{0, 1, 0, 1}, false},
 
-		{"SeenVotes of nothing", func() error { _, err := s.SeenVotes(ctx, "1", nil); return err }, want{}, false},
-		{"SeenVotes of 250 distinct", func() error { _, err := s.SeenVotes(ctx, "1", votes250); return err }, want{3, 0, 250, 0}, false},
-		{"MarkVotes of 250 distinct", func() error { return s.MarkVotes(ctx, "1", votes250, later) }, want{0, 10, 0, 250}, false},
+		{"SeenVotes of nothing", func() error { _, err := seenVotes(ctx, s, "1", nil); return err }, want{}, false},
+		{"SeenVotes of 250 distinct", func() error { _, err := seenVotes(ctx, s, "1", votes250); return err }, want{3, 0, 250, 0}, false},
+		{"MarkVotes of 250 distinct", func() error { return markVotes(ctx, s, "1", votes250, later) }, want{0, 10, 0, 250}, false},
 		{"Contacts of 3", func() error { _, err := s.Contacts(ctx, "1", []string{"a", "b", "c"}); return err }, want{1, 0, 3, 0}, false},
 		{"Reserve, won", func() error { _, _, err := s.Reserve(ctx, "1", "a", "w1", now, later); return err }, want{0, 1, 0, 1}, false},
 		{"Reserve, lost: the record comes with the failure", func() error {

@@ -19,18 +19,23 @@ import (
 // Key prefixes and sort keys of the vote consumer's items; see the package
 // documentation.
 const (
-	votePrefix        = "vote#"
-	voteSK            = "vote"
 	participantPrefix = "part#"
 	participantSK     = "part"
+	creationsPrefix   = "create#"
+	creationsSK       = "create"
 	parkedPrefix      = "parked#"
 	parkedSKPrefix    = "vote#"
 )
 
 // reserveCondition lets Reserve write a reservation where there is no
-// record, or where there is a reservation (no contact yet) whose lease
-// ended or that is the caller's own.
-const reserveCondition = "attribute_not_exists(pk) OR (contact_id = :zero AND (lease_until < :now OR #owner = :owner))"
+// record, or a record with neither contact nor owner (processed votes
+// only), or a reservation (no contact yet) whose lease ended or that is
+// the caller's own.
+const reserveCondition = "attribute_not_exists(pk) OR (contact_id = :zero AND (attribute_not_exists(#owner) OR lease_until < :now OR #owner = :owner))"
+
+// creationsCondition lets BeginCreations take a guard that is not held, or
+// whose lease ended, or that is the caller's own.
+const creationsCondition = "attribute_not_exists(pk) OR lease_until < :now OR #owner = :owner"
 
 // reserveAttempts bounds Reserve's retries when the record that failed
 // its condition is gone before it could be read.
@@ -39,15 +44,27 @@ const reserveAttempts = 3
 // contactItem is a participant's contact record as stored:
 // pk part#{conversation_id}#{participant_id}, sk part. A reservation has
 // contact_id 0, owner and lease_until; a completed record has contact_id,
-// fingerprint and last_active.
+// fingerprint and last_active; either may have votes, the processed votes
+// in votes.ProcessedVotes' binary encoding.
 type contactItem struct {
 	PK          string `dynamodbav:"pk"`
 	SK          string `dynamodbav:"sk"`
 	ContactID   int64  `dynamodbav:"contact_id"`
 	Fingerprint string `dynamodbav:"fingerprint,omitempty"`
 	LastActive  string `dynamodbav:"last_active,omitempty"`
+	Votes       []byte `dynamodbav:"votes,omitempty"`
 	Owner       string `dynamodbav:"owner,omitempty"`
 	LeaseUntil  string `dynamodbav:"lease_until,omitempty"`
+}
+
+// creationsItem is a conversation's creation guard as stored:
+// pk create#{conversation_id}, sk create.
+type creationsItem struct {
+	PK           string   `dynamodbav:"pk"`
+	SK           string   `dynamodbav:"sk"`
+	Owner        string   `dynamodbav:"owner"`
+	LeaseUntil   string   `dynamodbav:"lease_until"`
+	Participants []string `dynamodbav:"participants,omitempty"`
 }
 
 // checkConversationID refuses a conversation id that would make a composite
@@ -83,59 +100,6 @@ func idOf(item map[string]types.AttributeValue, prefix, conversationID string) (
 	return id, nil
 }
 
-// SeenVotes returns which of voteIDs were marked processed (by MarkVotes),
-// reading every key at once (BatchGetItem, 100 keys a request, only pk
-// projected, eventually consistent). The map holds only the seen ones.
-//
-// A record past its expiry that TTL has not deleted yet still counts as
-// seen: the vote was processed all the same.
-func (s *Store) SeenVotes(ctx context.Context, conversationID string, voteIDs []string) (map[string]bool, error) {
-	if err := checkConversationID(conversationID); err != nil {
-		return nil, fmt.Errorf("read processed votes: %w", err)
-	}
-	ids := unique(voteIDs)
-	keys := make([]map[string]types.AttributeValue, len(ids))
-	for i, id := range ids {
-		keys[i] = idKey(votePrefix, conversationID, id, voteSK)
-	}
-	seen := make(map[string]bool)
-	err := s.batchGet(ctx, keys, "pk", false, func(item map[string]types.AttributeValue) error {
-		id, err := idOf(item, votePrefix, conversationID)
-		if err != nil {
-			return err
-		}
-		seen[id] = true
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read processed votes of conversation %s: %w", conversationID, err)
-	}
-	return seen, nil
-}
-
-// MarkVotes records voteIDs as processed; DynamoDB's TTL removes the
-// records some time after expires (BatchWriteItem, 25 a request).
-func (s *Store) MarkVotes(ctx context.Context, conversationID string, voteIDs []string, expires time.Time) error {
-	if err := checkConversationID(conversationID); err != nil {
-		return fmt.Errorf("mark votes processed: %w", err)
-	}
-	if expires.IsZero() {
-		return fmt.Errorf("mark votes of conversation %s processed: no expiry", conversationID)
-	}
-	ttl := number(ttlOf(expires))
-	ids := unique(voteIDs)
-	writes := make([]types.WriteRequest, len(ids))
-	for i, id := range ids {
-		item := idKey(votePrefix, conversationID, id, voteSK)
-		item["ttl"] = ttl
-		writes[i] = put(item)
-	}
-	if err := s.batchWrite(ctx, writes); err != nil {
-		return fmt.Errorf("mark votes of conversation %s processed: %w", conversationID, err)
-	}
-	return nil
-}
-
 // Contacts returns the records of the participants that have one,
 // reservations included, with strongly consistent reads (BatchGetItem, 100
 // keys a request): a stale record would cost a needless Mautic call, which
@@ -169,11 +133,12 @@ func (s *Store) Contacts(ctx context.Context, conversationID string, participant
 }
 
 // Reserve writes a reservation (contact id 0, owner, lease until
-// leaseUntil) for a participant, in one conditional PutItem, when the
-// participant has no record, or a reservation whose lease ended before now,
-// or a reservation of owner's own. TakenOver is set when it replaced a
-// reservation (a dead worker's, or owner's own earlier attempt), which may
-// have created the contact already.
+// leaseUntil) for a participant, in one conditional UpdateItem, when the
+// participant has no record, or a record with neither contact nor owner
+// (whose processed votes it keeps), or a reservation whose lease ended
+// before now, or a reservation of owner's own. TakenOver is set when it
+// replaced a reservation (a dead worker's, or owner's own earlier
+// attempt), which may have created the contact already.
 //
 // When the condition fails, it returns the record that made it fail (a
 // completed record, or another owner's live reservation) and
@@ -192,36 +157,34 @@ func (s *Store) Reserve(ctx context.Context, conversationID, participantID, owne
 		return fail(fmt.Errorf("lease until %v does not end after now %v", leaseUntil, now))
 	}
 	k := idKey(participantPrefix, conversationID, participantID, participantSK)
-	item, err := attributevalue.MarshalMap(contactItem{
-		PK:         k["pk"].(*types.AttributeValueMemberS).Value,
-		SK:         participantSK,
-		Owner:      owner,
-		LeaseUntil: formatTime(leaseUntil),
-	})
-	if err != nil {
-		return fail(err)
-	}
 	for range reserveAttempts {
 		s.wrote(1)
-		out, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                aws.String(s.table),
-			Item:                     item,
+			Key:                      k,
+			UpdateExpression:         aws.String("SET contact_id = :zero, #owner = :owner, lease_until = :until"),
 			ConditionExpression:      aws.String(reserveCondition),
 			ExpressionAttributeNames: map[string]string{"#owner": "owner"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":zero":  number(0),
 				":now":   &types.AttributeValueMemberS{Value: formatTime(now)},
 				":owner": &types.AttributeValueMemberS{Value: owner},
+				":until": &types.AttributeValueMemberS{Value: formatTime(leaseUntil)},
 			},
 			ReturnValues:                        types.ReturnValueAllOld,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if err == nil {
+			prev, err := decodeContact(participantID, out.Attributes)
+			if err != nil {
+				return fail(err)
+			}
 			return votes.ContactRecord{
 				ParticipantID: participantID,
+				Votes:         prev.Votes,
 				Owner:         owner,
 				LeaseUntil:    leaseUntil.UTC(),
-				TakenOver:     len(out.Attributes) > 0,
+				TakenOver:     prev.Owner != "",
 			}, true, nil
 		}
 		var failed *types.ConditionalCheckFailedException
@@ -249,9 +212,10 @@ func (s *Store) Reserve(ctx context.Context, conversationID, participantID, owne
 	return fail(fmt.Errorf("the record kept changing during %d attempts", reserveAttempts))
 }
 
-// SaveContacts writes completed records (ContactID set), replacing any
-// reservation, whoever owns it (BatchWriteItem, 25 a request). Of records
-// of the same participant, the last is written.
+// SaveContacts writes records whole (contact id ≥ 0; owner and lease only
+// with contact id 0), with their processed votes, replacing any record,
+// reservations included, whoever owns them (BatchWriteItem, 25 a
+// request). Of records of the same participant, the last is written.
 func (s *Store) SaveContacts(ctx context.Context, conversationID string, recs []votes.ContactRecord) error {
 	if err := checkConversationID(conversationID); err != nil {
 		return fmt.Errorf("save contact records: %w", err)
@@ -259,17 +223,26 @@ func (s *Store) SaveContacts(ctx context.Context, conversationID string, recs []
 	at := make(map[string]int, len(recs)) // participant id → index in writes
 	var writes []types.WriteRequest
 	for _, r := range recs {
-		if r.ContactID <= 0 {
-			return fmt.Errorf("save contact record of participant %q of conversation %s: contact id %d is not positive", r.ParticipantID, conversationID, r.ContactID)
+		if r.ContactID < 0 {
+			return fmt.Errorf("save contact record of participant %q of conversation %s: contact id %d is negative", r.ParticipantID, conversationID, r.ContactID)
+		}
+		vb, err := r.Votes.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("save contact record of participant %q of conversation %s: %w", r.ParticipantID, conversationID, err)
 		}
 		k := idKey(participantPrefix, conversationID, r.ParticipantID, participantSK)
-		item, err := attributevalue.MarshalMap(contactItem{
+		it := contactItem{
 			PK:          k["pk"].(*types.AttributeValueMemberS).Value,
 			SK:          participantSK,
 			ContactID:   int64(r.ContactID),
 			Fingerprint: r.Fingerprint,
 			LastActive:  formatTime(r.LastActive),
-		})
+			Votes:       vb,
+		}
+		if r.ContactID == 0 {
+			it.Owner, it.LeaseUntil = r.Owner, formatTime(r.LeaseUntil)
+		}
+		item, err := attributevalue.MarshalMap(it)
 		if err != nil {
 			return fmt.Errorf("save contact record of participant %q of conversation %s: %w", r.ParticipantID, conversationID, err)
 		}
@@ -286,27 +259,143 @@ func (s *Store) SaveContacts(ctx context.Context, conversationID string, recs []
 	return nil
 }
 
-// ReleaseReservation deletes owner's reservation of a participant, if it
-// is still owner's and still has no contact; otherwise it does nothing
-// (that is not an error).
+// ReleaseReservation ends owner's reservation of a participant, if it is
+// still owner's and still has no contact: it is deleted, or, when it holds
+// processed votes, keeps only them. Otherwise it does nothing (that is not
+// an error).
 func (s *Store) ReleaseReservation(ctx context.Context, conversationID, participantID, owner string) error {
 	if err := checkConversationID(conversationID); err != nil {
 		return fmt.Errorf("release reservation: %w", err)
 	}
+	k := idKey(participantPrefix, conversationID, participantID, participantSK)
+	names := map[string]string{"#owner": "owner"}
+	values := map[string]types.AttributeValue{
+		":owner": &types.AttributeValueMemberS{Value: owner},
+		":zero":  number(0),
+	}
 	s.wrote(1)
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      idKey(participantPrefix, conversationID, participantID, participantSK),
-		ConditionExpression:      aws.String("#owner = :owner AND contact_id = :zero"),
-		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":owner": &types.AttributeValueMemberS{Value: owner},
-			":zero":  number(0),
-		},
+		TableName:                 aws.String(s.table),
+		Key:                       k,
+		ConditionExpression:       aws.String("#owner = :owner AND contact_id = :zero AND attribute_not_exists(votes)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		// What failed the condition comes with the failure.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if err == nil || !errors.As(err, &failed) {
+		if err != nil {
+			return fmt.Errorf("release reservation of participant %q of conversation %s: %w", participantID, conversationID, err)
+		}
+		return nil
+	}
+	if _, ok := failed.Item["votes"]; !ok && len(failed.Item) > 0 {
+		// Another owner's, or completed: left as it is.
+		return nil
+	}
+	// Owner's reservation with processed votes (or an emulator that
+	// returned nothing): keep the votes.
+	s.wrote(1)
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       k,
+		UpdateExpression:          aws.String("REMOVE #owner, lease_until"),
+		ConditionExpression:       aws.String("#owner = :owner AND contact_id = :zero"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("release reservation of participant %q of conversation %s: %w", participantID, conversationID, err)
+	}
+	return nil
+}
+
+// BeginCreations takes a conversation's creation guard for owner until
+// leaseUntil, naming participantIDs, in one conditional UpdateItem: when
+// there is none, or its lease ended before now, or owner holds it. The
+// participants the replaced guard named (a dead run's, whose contacts may
+// exist without a record) are returned and stay named (ADD to a string
+// set). When another owner holds it, it returns held=false and the
+// holder's lease end, from the failure (no read). The guard has no ttl:
+// a dead run's must stay until a later run takes it over.
+func (s *Store) BeginCreations(ctx context.Context, conversationID, owner string, participantIDs []string, now, leaseUntil time.Time) (orphans []string, until time.Time, held bool, err error) {
+	fail := func(err error) ([]string, time.Time, bool, error) {
+		return nil, time.Time{}, false, fmt.Errorf("begin creations in conversation %s: %w", conversationID, err)
+	}
+	switch err := checkConversationID(conversationID); {
+	case err != nil:
+		return fail(err)
+	case owner == "":
+		return fail(errors.New("empty owner"))
+	case now.IsZero() || !leaseUntil.After(now):
+		return fail(fmt.Errorf("lease until %v does not end after now %v", leaseUntil, now))
+	}
+	update := "SET #owner = :owner, lease_until = :until"
+	values := map[string]types.AttributeValue{
+		":now":   &types.AttributeValueMemberS{Value: formatTime(now)},
+		":owner": &types.AttributeValueMemberS{Value: owner},
+		":until": &types.AttributeValueMemberS{Value: formatTime(leaseUntil)},
+	}
+	if ids := unique(participantIDs); len(ids) > 0 {
+		update += " ADD participants :ids"
+		values[":ids"] = &types.AttributeValueMemberSS{Value: ids}
+	}
+	s.wrote(1)
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(creationsPrefix+conversationID, creationsSK),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(creationsCondition),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllOld,
+		// The holder's lease end comes with a failure.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		var old creationsItem
+		if err := attributevalue.UnmarshalMap(out.Attributes, &old); err != nil {
+			return fail(err)
+		}
+		return old.Participants, time.Time{}, true, nil
+	}
+	var failed *types.ConditionalCheckFailedException
+	if !errors.As(err, &failed) {
+		return fail(err)
+	}
+	var old creationsItem
+	if err := attributevalue.UnmarshalMap(failed.Item, &old); err != nil {
+		return fail(err)
+	}
+	if until, err = parseTime(old.LeaseUntil); err != nil {
+		return fail(err)
+	}
+	if until.IsZero() {
+		// Emulators that return no item: the guard is held for now.
+		until = now
+	}
+	return nil, until, false, nil
+}
+
+// EndCreations deletes owner's creation guard of a conversation (one
+// conditional DeleteItem); another owner's, or none, is left as it is,
+// without error.
+func (s *Store) EndCreations(ctx context.Context, conversationID, owner string) error {
+	if err := checkConversationID(conversationID); err != nil {
+		return fmt.Errorf("end creations: %w", err)
+	}
+	s.wrote(1)
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(creationsPrefix+conversationID, creationsSK),
+		ConditionExpression:       aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: owner}},
 	})
 	var failed *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &failed) {
-		return fmt.Errorf("release reservation of participant %q of conversation %s: %w", participantID, conversationID, err)
+		return fmt.Errorf("end creations in conversation %s: %w", conversationID, err)
 	}
 	return nil
 }
@@ -339,6 +428,9 @@ func decodeContact(participantID string, av map[string]types.AttributeValue) (vo
 		ContactID:     int(it.ContactID),
 		Fingerprint:   it.Fingerprint,
 		Owner:         it.Owner,
+	}
+	if err := rec.Votes.UnmarshalBinary(it.Votes); err != nil {
+		return votes.ContactRecord{}, fmt.Errorf("decode contact record of participant %q: %w", participantID, err)
 	}
 	var err error
 	if rec.LastActive, err = parseTime(it.LastActive); err != nil {

@@ -47,29 +47,55 @@ func attributeNames(item map[string]types.AttributeValue) []string {
 func TestVoteItems(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	t.Run("vote record: key and ttl, rounded up", func(t *testing.T) {
-		exp := t0.Add(time.Hour + time.Nanosecond).In(saoPaulo)
-		if err := s.MarkVotes(ctx, "ttl", []string{"1"}, exp); err != nil {
-			t.Fatal(err)
+	t.Run("creation guard: key, owner, lease, participants", func(t *testing.T) {
+		if _, _, held, err := s.BeginCreations(ctx, "g", "w1", []string{"a", "b#c"}, t0, t0.Add(time.Minute)); err != nil || !held {
+			t.Fatalf("BeginCreations = %v, %v", held, err)
 		}
-		item := rawItem(t, s, "vote#ttl#1", "vote")
-		if got, want := attributeNames(item), []string{"pk", "sk", "ttl"}; !slices.Equal(got, want) {
+		item := rawItem(t, s, "create#g", "create")
+		if got, want := attributeNames(item), []string{"lease_until", "owner", "participants", "pk", "sk"}; !slices.Equal(got, want) {
 			t.Errorf("attributes = %q, want %q", got, want)
 		}
-		got, ok := item["ttl"].(*types.AttributeValueMemberN)
-		if want := strconv.FormatInt(exp.Unix()+1, 10); !ok || got.Value != want {
-			t.Errorf("ttl = %#v, want N %s", item["ttl"], want)
+		if ss, ok := item["participants"].(*types.AttributeValueMemberSS); !ok || len(ss.Value) != 2 {
+			t.Errorf("participants = %#v, want a string set of 2", item["participants"])
 		}
-	})
-	t.Run("vote id with # is the end of the key", func(t *testing.T) {
-		// vote#4#2#1 is vote "2#1" of conversation 4.
-		if err := s.MarkVotes(ctx, "4", []string{"2#1"}, t0.Add(time.Hour)); err != nil {
+		if err := s.EndCreations(ctx, "g", "w1"); err != nil {
 			t.Fatal(err)
 		}
-		if item := rawItem(t, s, "vote#4#2#1", "vote"); item == nil {
-			t.Error("no item vote#4#2#1 / vote")
+		if item := rawItem(t, s, "create#g", "create"); item != nil {
+			t.Errorf("after EndCreations the guard is %v, want none", item)
 		}
 	})
+	t.Run("processed votes: a binary attribute, 200 of EJ's ids under 1 KB", func(t *testing.T) {
+		v := votes.ProcessedVotes{}
+		for i := range 200 {
+			v[strconv.Itoa(4000000+37*i)] = t0.Add(14 * 24 * time.Hour)
+		}
+		rec := votes.ContactRecord{ParticipantID: "a1b2c3d4:12345", ContactID: 123456, Fingerprint: "0123456789abcdef01234567", LastActive: t0, Votes: v}
+		if err := s.SaveContacts(ctx, "big", []votes.ContactRecord{rec}); err != nil {
+			t.Fatal(err)
+		}
+		item := rawItem(t, s, "part#big#a1b2c3d4:12345", "part")
+		b, ok := item["votes"].(*types.AttributeValueMemberB)
+		if !ok {
+			t.Fatalf("votes = %#v, want B", item["votes"])
+		}
+		size := 0
+		for name, av := range item {
+			size += len(name)
+			switch x := av.(type) {
+			case *types.AttributeValueMemberS:
+				size += len(x.Value)
+			case *types.AttributeValueMemberB:
+				size += len(x.Value)
+			case *types.AttributeValueMemberN:
+				size += len(x.Value)/2 + 1
+			}
+		}
+		if size > 1024 {
+			t.Errorf("the record of a participant with 200 votes is about %d bytes (votes %d), want ≤ 1 KB: one write unit", size, len(b.Value))
+		}
+	})
+
 	t.Run("contact record: reservation, then completed", func(t *testing.T) {
 		if _, _, err := s.Reserve(ctx, "attrs", "1", "worker-a", t0, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
@@ -110,10 +136,10 @@ func TestRefusals(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"SeenVotes of an empty conversation", func() error { _, err := s.SeenVotes(ctx, "", []string{"1"}); return err }()},
-		{"SeenVotes of a conversation with #", func() error { _, err := s.SeenVotes(ctx, "4#2", []string{"1"}); return err }()},
-		{"MarkVotes of a conversation with #", s.MarkVotes(ctx, "4#2", []string{"1"}, t0.Add(time.Hour))},
-		{"MarkVotes without expiry", s.MarkVotes(ctx, "4", []string{"1"}, time.Time{})},
+		{"BeginCreations in a conversation with #", func() error {
+			_, _, _, err := s.BeginCreations(ctx, "4#2", "w", nil, t0, t0.Add(time.Minute))
+			return err
+		}()},
 		{"Contacts of a conversation with #", func() error { _, err := s.Contacts(ctx, "4#2", []string{"1"}); return err }()},
 		{"SaveContacts of a conversation with #", s.SaveContacts(ctx, "4#2", []votes.ContactRecord{{ParticipantID: "1", ContactID: 1}})},
 		{"Reserve in a conversation with #", func() error { _, _, err := s.Reserve(ctx, "4#2", "p", "w", t0, t0.Add(time.Minute)); return err }()},
@@ -152,6 +178,7 @@ func equalRecords(a, b votes.ContactRecord) bool {
 type fakeAPI struct {
 	api
 	putItem        func(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	updateItem     func(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	batchGetItem   func(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	batchWriteItem func(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
@@ -161,6 +188,13 @@ func (f *fakeAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts .
 		return f.putItem(ctx, in, opts...)
 	}
 	return f.api.PutItem(ctx, in, opts...)
+}
+
+func (f *fakeAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if f.updateItem != nil {
+		return f.updateItem(ctx, in, opts...)
+	}
+	return f.api.UpdateItem(ctx, in, opts...)
 }
 
 func (f *fakeAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
@@ -185,8 +219,8 @@ func TestReserveFallbacks(t *testing.T) {
 	ccfWithoutItem := &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
 	tests := []struct {
 		name string
-		// put replaces PutItem; real is the real one.
-		put          func(real api, calls int, ctx context.Context, in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error)
+		// put replaces UpdateItem; real is the real one.
+		put          func(real api, calls int, ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error)
 		before       string // owner of a live reservation made first, if any
 		want         votes.ContactRecord
 		wantReserved bool
@@ -196,8 +230,8 @@ func TestReserveFallbacks(t *testing.T) {
 	}{
 		{
 			name: "failure without the item: it is read",
-			put: func(real api, _ int, ctx context.Context, in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
-				out, err := real.PutItem(ctx, in)
+			put: func(real api, _ int, ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+				out, err := real.UpdateItem(ctx, in)
 				if failed := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &failed) {
 					return nil, ccfWithoutItem
 				}
@@ -210,11 +244,11 @@ func TestReserveFallbacks(t *testing.T) {
 		},
 		{
 			name: "item gone before it is read: reserve again",
-			put: func(real api, calls int, ctx context.Context, in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+			put: func(real api, calls int, ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
 				if calls == 1 {
 					return nil, ccfWithoutItem
 				}
-				return real.PutItem(ctx, in)
+				return real.UpdateItem(ctx, in)
 			},
 			want:         votes.ContactRecord{ParticipantID: "p", Owner: "worker-b", LeaseUntil: t0.Add(time.Minute)},
 			wantReserved: true,
@@ -223,7 +257,7 @@ func TestReserveFallbacks(t *testing.T) {
 		},
 		{
 			name: "item keeps vanishing: give up",
-			put: func(api, int, context.Context, *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+			put: func(api, int, context.Context, *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
 				return nil, ccfWithoutItem
 			},
 			wantErr:    true,
@@ -240,7 +274,7 @@ func TestReserveFallbacks(t *testing.T) {
 				}
 			}
 			real, calls := s.client, 0
-			s.client = &fakeAPI{api: real, putItem: func(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+			s.client = &fakeAPI{api: real, updateItem: func(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 				calls++
 				return tt.put(real, calls, ctx, in)
 			}}

@@ -47,7 +47,7 @@ func TestServeSilentAuthor(t *testing.T) {
 			for i := range 5 {
 				vs = append(vs, map[string]any{
 					"version": 1, "vote_id": fmt.Sprintf("%s-%d-%d", conv, round, i), "conversation_id": conv, "comment_id": "7",
-					"choice": "agree", "voted_at": time.Date(2026, 11, 26, 12, round, 0, 0, time.UTC).Format(time.RFC3339),
+					"choice": "agree", "voted_at": time.Date(2026, 11, 26, 12+round, 0, 0, 0, time.UTC).Format(time.RFC3339),
 					"participant": map[string]any{"id": fmt.Sprint(i), "phone": fmt.Sprintf("6198%07d", i)},
 				})
 			}

@@ -289,17 +289,14 @@ func (s *Server) serve(ln net.Listener, srv *http.Server) {
 	}()
 }
 
-// housekeeping sweeps expired states and vote records hourly (DynamoDB's
-// TTL does it on AWS).
+// housekeeping sweeps expired states hourly (DynamoDB's TTL does it on
+// AWS); processed votes are pruned in their participant's record.
 func (s *Server) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		if _, err := s.Store.DeleteExpiredStates(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("sweep expired states", "err", err)
-		}
-		if _, err := s.Store.DeleteExpiredVotes(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Warn("sweep expired vote records", "err", err)
 		}
 		select {
 		case <-ctx.Done():

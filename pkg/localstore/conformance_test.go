@@ -10,11 +10,10 @@ import (
 )
 
 // TestConformance runs the store contracts' suite on a fresh store in a
-// temporary directory per test. The store's clock (SeenVotes reads it) is
-// fixed at t0.
+// temporary directory per test, at the suite's clock t0.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Stores{
-		Clock:       storetest.Clock{Now: t0, VotesExpireOnRead: true},
+		Clock:       storetest.Clock{Now: t0},
 		Connections: func(t *testing.T) storetest.Connections { return newStore(t) },
 		Secrets:     func(t *testing.T) connection.SecretStore { return newStore(t) },
 		Votes:       func(t *testing.T) votes.Store { return newStore(t) },

@@ -68,11 +68,14 @@ const (
 	bucketQueue        = "queue"         // 8-byte id → queueRecord JSON
 	bucketQueueVisible = "queue_visible" // 8-byte visible-at ‖ 8-byte id → nothing
 	bucketDead         = "dead"          // 8-byte id → deadRecord JSON
-	bucketVotes        = "votes"         // conversation id → {vote id → 8-byte expires-at}
-	bucketContacts     = "contacts"      // conversation id → {participant id → contactRecord JSON}
-	bucketParked       = "parked"        // conversation id → {8-byte sequence → parkedRecord JSON}
-	bucketParkedIDs    = "parked_ids"    // conversation id → {vote id → 8-byte sequence}
-	bucketLeases       = "leases"        // lease key → leaseRecord JSON
+	bucketCreations    = "creations"     // conversation id → creationsRecord JSON
+	// bucketLegacyVotes held one processed-vote record per vote (now in
+	// the contact records); dropped on open.
+	bucketLegacyVotes = "votes"
+	bucketContacts    = "contacts"   // conversation id → {participant id → contactRecord JSON}
+	bucketParked      = "parked"     // conversation id → {8-byte sequence → parkedRecord JSON}
+	bucketParkedIDs   = "parked_ids" // conversation id → {vote id → 8-byte sequence}
+	bucketLeases      = "leases"     // lease key → leaseRecord JSON
 )
 
 var (
@@ -169,10 +172,13 @@ func (s *Store) init(dir string) error {
 
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range []string{bucketMeta, bucketConnections, bucketStates, bucketSecrets, bucketApp, bucketQueue, bucketQueueVisible, bucketDead,
-			bucketVotes, bucketContacts, bucketParked, bucketParkedIDs, bucketLeases} {
+			bucketCreations, bucketContacts, bucketParked, bucketParkedIDs, bucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if err := tx.DeleteBucket([]byte(bucketLegacyVotes)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return fmt.Errorf("drop bucket %s: %w", bucketLegacyVotes, err)
 		}
 		meta := tx.Bucket([]byte(bucketMeta))
 		if sealedCheck != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,10 +17,11 @@ import (
 
 // The vote consumer's storage (votes.Store), with the semantics of the
 // DynamoDB adapter. Each kind has a top-level bucket holding one nested
-// bucket per conversation, named by the conversation id:
+// bucket per conversation, named by the conversation id, but for the
+// creation guards, one per conversation:
 //
-//	votes      {conversation} → vote id → expires-at (8 bytes, Unix ns)
-//	contacts   {conversation} → participant id → contactRecord JSON
+//	contacts   {conversation} → participant id → contactRecord JSON (with its processed votes)
+//	creations  conversation id → creationsRecord JSON
 //	parked     {conversation} → 8-byte sequence → parkedRecord JSON
 //	parked_ids {conversation} → vote id → 8-byte sequence (into parked)
 //
@@ -30,16 +32,18 @@ var _ votes.Store = (*Store)(nil)
 
 // contactRecord is votes.ContactRecord as stored, under its participant id.
 // TakenOver is not stored: it is Reserve's answer, not a state.
+// Votes are the processed votes in votes.ProcessedVotes' binary encoding.
 type contactRecord struct {
 	ContactID   int       `json:"contact_id,omitempty"`
 	Fingerprint string    `json:"fingerprint,omitempty"`
 	LastActive  time.Time `json:"last_active,omitzero"`
+	Votes       []byte    `json:"votes,omitempty"`
 	Owner       string    `json:"owner,omitempty"`
 	LeaseUntil  time.Time `json:"lease_until,omitzero"`
 }
 
-func (r contactRecord) record(participantID string) votes.ContactRecord {
-	return votes.ContactRecord{
+func (r contactRecord) record(participantID string) (votes.ContactRecord, error) {
+	rec := votes.ContactRecord{
 		ParticipantID: participantID,
 		ContactID:     r.ContactID,
 		Fingerprint:   r.Fingerprint,
@@ -47,115 +51,23 @@ func (r contactRecord) record(participantID string) votes.ContactRecord {
 		Owner:         r.Owner,
 		LeaseUntil:    r.LeaseUntil,
 	}
+	if err := rec.Votes.UnmarshalBinary(r.Votes); err != nil {
+		return votes.ContactRecord{}, fmt.Errorf("participant %s: %w", participantID, err)
+	}
+	return rec, nil
+}
+
+// creationsRecord is a conversation's creation guard (votes.Creations).
+type creationsRecord struct {
+	Owner        string    `json:"owner"`
+	LeaseUntil   time.Time `json:"lease_until"`
+	Participants []string  `json:"participants"`
 }
 
 // parkedRecord is votes.ParkedVote as stored.
 type parkedRecord struct {
 	VoteID string `json:"vote_id"`
 	Body   []byte `json:"body"`
-}
-
-// SeenVotes returns which of voteIDs were processed and have not expired
-// yet, by the store's clock: the map holds true for each of them and
-// nothing for the others. Any number of ids is read in one transaction.
-func (s *Store) SeenVotes(ctx context.Context, conversationID string, voteIDs []string) (map[string]bool, error) {
-	now := unixNano(s.now())
-	seen := make(map[string]bool)
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		b := convBucket(tx, bucketVotes, conversationID)
-		if b == nil {
-			return nil
-		}
-		for _, id := range voteIDs {
-			if v := b.Get([]byte(id)); len(v) == 8 && now < int64(binary.BigEndian.Uint64(v)) {
-				seen[id] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read processed votes of conversation %s: %w", conversationID, err)
-	}
-	return seen, nil
-}
-
-// MarkVotes records voteIDs as processed until expires (they count as seen
-// while the clock is before it), replacing the expiry of ids marked before.
-// Repeated ids are fine; an empty id is refused.
-func (s *Store) MarkVotes(ctx context.Context, conversationID string, voteIDs []string, expires time.Time) error {
-	if err := checkIDs(conversationID, "vote", voteIDs); err != nil {
-		return fmt.Errorf("mark votes: %w", err)
-	}
-	if len(voteIDs) == 0 {
-		return nil
-	}
-	exp := binary.BigEndian.AppendUint64(nil, uint64(unixNano(expires)))
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		b, err := createConvBucket(tx, bucketVotes, conversationID)
-		if err != nil {
-			return err
-		}
-		for _, id := range voteIDs {
-			if err := b.Put([]byte(id), exp); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mark %d votes of conversation %s: %w", len(voteIDs), conversationID, err)
-	}
-	return nil
-}
-
-// DeleteExpiredVotes deletes the processed-vote records that expired at or
-// before now, in every conversation, and reports how many. It stands in for
-// DynamoDB's TTL: call it from time to time (`ejmautic serve` should, from
-// its keepalive loop for instance). It reads every record.
-func (s *Store) DeleteExpiredVotes(ctx context.Context, now time.Time) (int, error) {
-	nowNS := unixNano(now)
-	n := 0
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		top := tx.Bucket([]byte(bucketVotes))
-		convs, err := convNames(top)
-		if err != nil {
-			return err
-		}
-		for _, conv := range convs {
-			b := top.Bucket(conv)
-			var expired [][]byte
-			kept := 0
-			err := b.ForEach(func(k, v []byte) error {
-				// Undecodable values are useless too.
-				if len(v) != 8 || nowNS >= int64(binary.BigEndian.Uint64(v)) {
-					expired = append(expired, bytes.Clone(k))
-				} else {
-					kept++
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if kept == 0 {
-				if err := top.DeleteBucket(conv); err != nil {
-					return err
-				}
-			} else {
-				for _, k := range expired {
-					if err := b.Delete(k); err != nil {
-						return err
-					}
-				}
-			}
-			n += len(expired)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("delete expired votes: %w", err)
-	}
-	return n, nil
 }
 
 // Contacts returns the records of the participants that have one,
@@ -174,7 +86,11 @@ func (s *Store) Contacts(ctx context.Context, conversationID string, participant
 				return fmt.Errorf("participant %s: %w", id, err)
 			}
 			if ok {
-				out[id] = r.record(id)
+				rec, err := r.record(id)
+				if err != nil {
+					return err
+				}
+				out[id] = rec
 			}
 		}
 		return nil
@@ -186,7 +102,8 @@ func (s *Store) Contacts(ctx context.Context, conversationID string, participant
 }
 
 // Reserve reserves the creation of a participant's contact for owner until
-// leaseUntil, when the participant has no record, or has a reservation
+// leaseUntil, when the participant has no record, or a record with neither
+// contact nor owner (its processed votes are kept), or has a reservation
 // without a contact (ContactID 0) whose lease ended before now or that
 // owner already holds. Reclaiming a reservation sets TakenOver: its
 // previous attempt, by another worker or by owner itself, may have created
@@ -220,16 +137,19 @@ func (s *Store) Reserve(ctx context.Context, conversationID, participantID, owne
 		if err != nil {
 			return err
 		}
-		if found && (r.ContactID != 0 || (r.Owner != owner && !r.LeaseUntil.Before(now))) {
-			rec = r.record(participantID)
-			return nil
+		if found && (r.ContactID != 0 || (r.Owner != "" && r.Owner != owner && !r.LeaseUntil.Before(now))) {
+			rec, err = r.record(participantID)
+			return err
 		}
-		r = contactRecord{Owner: owner, LeaseUntil: leaseUntil}
+		takenOver := found && r.Owner != ""
+		r = contactRecord{Votes: r.Votes, Owner: owner, LeaseUntil: leaseUntil}
 		if err := putJSON(b, key, r); err != nil {
 			return err
 		}
-		rec, reserved = r.record(participantID), true
-		rec.TakenOver = found
+		if rec, err = r.record(participantID); err != nil {
+			return err
+		}
+		reserved, rec.TakenOver = true, takenOver
 		return nil
 	})
 	if err != nil {
@@ -238,19 +158,28 @@ func (s *Store) Reserve(ctx context.Context, conversationID, participantID, owne
 	return rec, reserved, nil
 }
 
-// SaveContacts writes completed records (ContactID set), replacing any
-// record of their participants, reservations included; the saved records
-// have no owner nor lease. TakenOver is ignored.
+// SaveContacts writes records whole (ContactID ≥ 0; Owner and LeaseUntil
+// only with ContactID 0), with their processed votes, replacing any record
+// of their participants, reservations included. TakenOver is ignored.
 func (s *Store) SaveContacts(ctx context.Context, conversationID string, recs []votes.ContactRecord) error {
 	if conversationID == "" {
 		return errors.New("save contacts: empty conversation id")
 	}
-	for _, r := range recs {
+	stored := make([]contactRecord, len(recs))
+	for i, r := range recs {
 		if r.ParticipantID == "" {
 			return errors.New("save contacts: empty participant id")
 		}
-		if r.ContactID <= 0 {
-			return fmt.Errorf("save contacts: participant %s has contact id %d, want a positive one", r.ParticipantID, r.ContactID)
+		if r.ContactID < 0 {
+			return fmt.Errorf("save contacts: participant %s has contact id %d, want 0 or more", r.ParticipantID, r.ContactID)
+		}
+		vb, err := r.Votes.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("save contacts: participant %s: %w", r.ParticipantID, err)
+		}
+		stored[i] = contactRecord{ContactID: r.ContactID, Fingerprint: r.Fingerprint, LastActive: r.LastActive, Votes: vb}
+		if r.ContactID == 0 {
+			stored[i].Owner, stored[i].LeaseUntil = r.Owner, r.LeaseUntil
 		}
 	}
 	if len(recs) == 0 {
@@ -261,9 +190,8 @@ func (s *Store) SaveContacts(ctx context.Context, conversationID string, recs []
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			cr := contactRecord{ContactID: r.ContactID, Fingerprint: r.Fingerprint, LastActive: r.LastActive}
-			if err := putJSON(b, []byte(r.ParticipantID), cr); err != nil {
+		for i, r := range recs {
+			if err := putJSON(b, []byte(r.ParticipantID), stored[i]); err != nil {
 				return err
 			}
 		}
@@ -275,10 +203,11 @@ func (s *Store) SaveContacts(ctx context.Context, conversationID string, recs []
 	return nil
 }
 
-// ReleaseReservation deletes owner's reservation of a participant while it
+// ReleaseReservation ends owner's reservation of a participant while it
 // has no contact (after a creation failed for good), so a later vote can
-// try again. Anything else — no record, a completed record, another
-// owner's reservation — is left as it is, without error.
+// try again: the record is deleted, or keeps only its processed votes.
+// Anything else — no record, a completed record, another owner's
+// reservation — is left as it is, without error.
 func (s *Store) ReleaseReservation(ctx context.Context, conversationID, participantID, owner string) error {
 	if conversationID == "" || participantID == "" || owner == "" {
 		return errors.New("release reservation: empty conversation id, participant id or owner")
@@ -294,10 +223,77 @@ func (s *Store) ReleaseReservation(ctx context.Context, conversationID, particip
 		if err != nil || !found || r.ContactID != 0 || r.Owner != owner {
 			return err
 		}
+		if len(r.Votes) > 0 {
+			return putJSON(b, key, contactRecord{Votes: r.Votes})
+		}
 		return b.Delete(key)
 	})
 	if err != nil {
 		return fmt.Errorf("release reservation of participant %s in conversation %s: %w", participantID, conversationID, err)
+	}
+	return nil
+}
+
+// BeginCreations takes a conversation's creation guard for owner until
+// leaseUntil, naming participantIDs, when there is none, or its lease
+// ended before now, or owner holds it; the participants the replaced
+// guard named are returned (orphans) and named by the new one too.
+// Otherwise it returns held=false and the holder's lease end.
+func (s *Store) BeginCreations(ctx context.Context, conversationID, owner string, participantIDs []string, now, leaseUntil time.Time) (orphans []string, until time.Time, held bool, err error) {
+	switch {
+	case conversationID == "":
+		err = errors.New("empty conversation id")
+	case owner == "":
+		err = errors.New("empty owner")
+	case !leaseUntil.After(now):
+		err = fmt.Errorf("lease until %s is not after now %s", leaseUntil.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	}
+	if err != nil {
+		return nil, time.Time{}, false, fmt.Errorf("begin creations: %w", err)
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketCreations))
+		key := []byte(conversationID)
+		var old creationsRecord
+		found, err := getJSON(b, key, &old)
+		if err != nil {
+			return err
+		}
+		if found && old.Owner != owner && !old.LeaseUntil.Before(now) {
+			until = old.LeaseUntil
+			return nil
+		}
+		names := append([]string(nil), participantIDs...)
+		if found {
+			orphans = old.Participants
+			names = append(names, old.Participants...)
+			slices.Sort(names)
+			names = slices.Compact(names)
+		}
+		held = true
+		return putJSON(b, key, creationsRecord{Owner: owner, LeaseUntil: leaseUntil, Participants: names})
+	})
+	if err != nil {
+		return nil, time.Time{}, false, fmt.Errorf("begin creations in conversation %s: %w", conversationID, err)
+	}
+	return orphans, until, held, nil
+}
+
+// EndCreations deletes owner's creation guard of a conversation; another
+// owner's, or none, is left as it is, without error.
+func (s *Store) EndCreations(ctx context.Context, conversationID, owner string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketCreations))
+		key := []byte(conversationID)
+		var old creationsRecord
+		found, err := getJSON(b, key, &old)
+		if err != nil || !found || old.Owner != owner {
+			return err
+		}
+		return b.Delete(key)
+	})
+	if err != nil {
+		return fmt.Errorf("end creations in conversation %s: %w", conversationID, err)
 	}
 	return nil
 }
@@ -485,17 +481,4 @@ func convNames(top *bolt.Bucket) ([][]byte, error) {
 		return nil
 	})
 	return names, err
-}
-
-// checkIDs refuses an empty conversation id or an empty id in ids.
-func checkIDs(conversationID, kind string, ids []string) error {
-	if conversationID == "" {
-		return errors.New("empty conversation id")
-	}
-	for _, id := range ids {
-		if id == "" {
-			return fmt.Errorf("empty %s id", kind)
-		}
-	}
-	return nil
 }

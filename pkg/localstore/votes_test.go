@@ -22,28 +22,6 @@ func ids(prefix string, n int) []string {
 	return out
 }
 
-// seenIDs returns the sorted ids SeenVotes reports as seen.
-func seenIDs(t *testing.T, s *Store, conv string, voteIDs []string) []string {
-	t.Helper()
-	seen, err := s.SeenVotes(t.Context(), conv, voteIDs)
-	if err != nil {
-		t.Fatalf("SeenVotes: %v", err)
-	}
-	for id, ok := range seen {
-		if !ok {
-			t.Errorf("SeenVotes holds %s: false; want only seen ids", id)
-		}
-	}
-	return slices.Sorted(maps.Keys(seen))
-}
-
-func markVotes(t *testing.T, s *Store, conv string, voteIDs []string, expires time.Time) {
-	t.Helper()
-	if err := s.MarkVotes(t.Context(), conv, voteIDs, expires); err != nil {
-		t.Fatalf("MarkVotes(%s, %d ids): %v", conv, len(voteIDs), err)
-	}
-}
-
 // TestVotesRefusals: what this store refuses, or finds nothing under,
 // beyond what the votes contracts require (the storetest suite checks
 // those). A refused call writes nothing.
@@ -52,9 +30,6 @@ func TestVotesRefusals(t *testing.T) {
 		name string
 		op   func(ctx context.Context, s *Store) error
 	}{
-		{"MarkVotes with an empty vote id", func(ctx context.Context, s *Store) error {
-			return s.MarkVotes(ctx, "1", []string{"a", ""}, t0.Add(time.Hour))
-		}},
 		{"Reserve with an empty participant id", func(ctx context.Context, s *Store) error {
 			_, _, err := s.Reserve(ctx, "1", "", "w", t0, t0.Add(time.Minute))
 			return err
@@ -75,9 +50,6 @@ func TestVotesRefusals(t *testing.T) {
 			if err := tt.op(t.Context(), s); err == nil {
 				t.Fatal("succeeded, want an error")
 			}
-			if got := seenIDs(t, s, "1", []string{"a", ""}); len(got) != 0 {
-				t.Errorf("seen after the refused call = %q, want none (all or nothing)", got)
-			}
 			if got, err := s.Contacts(t.Context(), "1", []string{"a", ""}); err != nil || len(got) != 0 {
 				t.Errorf("contacts after the refused call = %+v, %v; want none (all or nothing)", got, err)
 			}
@@ -89,9 +61,6 @@ func TestVotesRefusals(t *testing.T) {
 
 	t.Run("reads under an empty conversation id find nothing, without error", func(t *testing.T) {
 		s := newStore(t)
-		if got := seenIDs(t, s, "", []string{"a"}); len(got) != 0 {
-			t.Errorf("SeenVotes = %q, want none", got)
-		}
 		if got, err := s.Contacts(t.Context(), "", []string{"a"}); err != nil || len(got) != 0 {
 			t.Errorf("Contacts = %+v, %v; want none", got, err)
 		}
@@ -101,70 +70,38 @@ func TestVotesRefusals(t *testing.T) {
 	})
 }
 
-// TestZeroExpiry: a vote marked with the zero time as its expiry (which
-// the contract leaves open) is taken as expired.
-func TestZeroExpiry(t *testing.T) {
-	s := newStore(t)
-	markVotes(t, s, "1", []string{"zero"}, time.Time{})
-	if got := seenIDs(t, s, "1", []string{"zero"}); len(got) != 0 {
-		t.Errorf("seen = %q, want none", got)
-	}
-}
-
-func TestDeleteExpiredVotes(t *testing.T) {
-	s := newStore(t)
-	ctx := t.Context()
-	markVotes(t, s, "1", []string{"past"}, t0.Add(-time.Hour))
-	markVotes(t, s, "1", []string{"now"}, t0)
-	markVotes(t, s, "1", []string{"live"}, t0.Add(time.Hour))
-	markVotes(t, s, "2", []string{"past2"}, t0.Add(-time.Hour))
-
-	n, err := s.DeleteExpiredVotes(ctx, t0)
+// TestLegacyVotesBucketDropped: the bucket of one record per processed
+// vote (before they moved into the contact records) goes on open.
+func TestLegacyVotesBucketDropped(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Errorf("first sweep deleted %d, want 3 (expired before or at now)", n)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte(bucketLegacyVotes))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("1"), []byte("x"))
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	t.Run("expired records are gone, live ones stay", func(t *testing.T) {
-		// With the clock back before every expiry, only records still
-		// stored can be seen.
-		s.now = func() time.Time { return t0.Add(-2 * time.Hour) }
-		defer func() { s.now = func() time.Time { return t0 } }()
-		tests := []struct {
-			conv string
-			want []string
-		}{
-			{"1", []string{"live"}},
-			{"2", nil},
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte(bucketLegacyVotes)) != nil {
+			t.Error("the legacy votes bucket is still there")
 		}
-		for _, tt := range tests {
-			if got := seenIDs(t, s, tt.conv, []string{"past", "now", "live", "past2"}); !slices.Equal(got, tt.want) {
-				t.Errorf("conversation %s: seen = %q, want %q", tt.conv, got, tt.want)
-			}
-		}
+		return nil
 	})
-	t.Run("emptied conversation bucket is dropped", func(t *testing.T) {
-		err := s.db.View(func(tx *bolt.Tx) error {
-			if tx.Bucket([]byte(bucketVotes)).Bucket([]byte("2")) != nil {
-				t.Error("bucket of conversation 2 still exists")
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("second sweep deletes nothing", func(t *testing.T) {
-		n, err := s.DeleteExpiredVotes(ctx, t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("deleted %d, want 0", n)
-		}
-	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func parked(ids ...string) []votes.ParkedVote {
@@ -332,21 +269,29 @@ func TestParkedConversations(t *testing.T) {
 	}
 }
 
-func BenchmarkSeenAndMarkVotes(b *testing.B) {
+func BenchmarkContactsAndSave(b *testing.B) {
 	s, err := Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	ctx := context.Background()
-	batch := ids("v", 100)
+	batch := ids("p", 100)
 	b.ResetTimer()
 	for i := range b.N {
 		conv := fmt.Sprint(i % 8)
-		if _, err := s.SeenVotes(ctx, conv, batch); err != nil {
+		recs, err := s.Contacts(ctx, conv, batch)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.MarkVotes(ctx, conv, batch, time.Now().Add(time.Hour)); err != nil {
+		save := make([]votes.ContactRecord, len(batch))
+		for k, p := range batch {
+			rec := recs[p]
+			rec.ParticipantID, rec.ContactID = p, k+1
+			rec.Votes = votes.ProcessedVotes{fmt.Sprint(i): time.Now().Add(time.Hour)}
+			save[k] = rec
+		}
+		if err := s.SaveContacts(ctx, conv, save); err != nil {
 			b.Fatal(err)
 		}
 	}

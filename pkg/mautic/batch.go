@@ -14,8 +14,10 @@ type ItemResult struct {
 	// updated, 400/422 invalid, 404 missing id… 0 when the item's call
 	// failed as a whole or was not made (then Err is that call's error).
 	Status int
-	// Contact is the created or updated contact on success. Its ID is 0 if
-	// Mautic's answer did not let the item be matched to a contact.
+	// Contact is the created or updated contact on success: its ID and
+	// identity fields (email, phone, mobile, firstname, lastname: the rest
+	// of Mautic's answer is skipped, not decoded). Its ID is 0 if Mautic's
+	// answer did not let the item be matched to a contact.
 	Contact Contact
 	// Err is nil on success.
 	Err *APIError
@@ -25,7 +27,7 @@ type ItemResult struct {
 func (r ItemResult) OK() bool { return r.Err == nil }
 
 type batchResponse struct {
-	Contacts    wireContacts    `json:"contacts"`
+	Contacts    batchContacts   `json:"contacts"`
 	StatusCodes json.RawMessage `json:"statusCodes"`
 	Errors      json.RawMessage `json:"errors"`
 }
@@ -162,7 +164,7 @@ func (c *Client) batchCall(ctx context.Context, b *batcher, start, end int, out 
 // object otherwise; both arrive here in input order). For creates it holds
 // only the successes; for edits it also holds items that failed validation,
 // so edits match by id.
-func matchContacts(contacts wireContacts, out []ItemResult, b *batcher, start int) {
+func matchContacts(contacts batchContacts, out []ItemResult, b *batcher, start int) {
 	if len(contacts) == 0 {
 		return
 	}

@@ -137,6 +137,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}()
 	limit := c.maxBytes()
+	if cl := resp.ContentLength; cl > 0 && cl <= limit {
+		// Room for the whole body at once (ReadFrom wants MinRead spare
+		// bytes at the end): no doubling to twice its size.
+		buf.Grow(int(cl) + bytes.MinRead)
+	}
 	n, readErr := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	b := buf.Bytes()

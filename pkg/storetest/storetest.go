@@ -17,20 +17,11 @@ import (
 type Clock struct {
 	// Now is the suite's present: the times it passes to a store (now
 	// arguments, expiries, lease ends) are Now give or take some hours or
-	// days. It stores no expiry (of a state or a vote) nor lease end
-	// earlier than an hour before Now, except the expired votes it marks
-	// when VotesExpireOnRead is set. A store whose backend deletes expired
-	// items by itself needs a Now far enough ahead of the real clock that
-	// none of them expires for real during the test.
+	// days. It stores no expiry (of a state) nor lease end earlier than an
+	// hour before Now. A store whose backend deletes expired items by
+	// itself needs a Now far enough ahead of the real clock that none of
+	// them expires for real during the test.
 	Now time.Time
-
-	// VotesExpireOnRead says that the store's SeenVotes compares expiries
-	// with a clock of its own, which the constructor sets to Now: a vote
-	// whose expiry is at or before Now is not seen. Without it, the suite
-	// checks only votes whose expiry is after Now, since a store that
-	// leaves expired records to a TTL (DynamoDB) may see them until they
-	// are deleted, as votes.Idempotency allows.
-	VotesExpireOnRead bool
 }
 
 // Connections is what a metadata store implements for its consumers: the
@@ -97,11 +88,11 @@ func Run(t *testing.T, s Stores) {
 // Votes runs the suites of the three parts of votes.Store, each as a
 // subtest named after it.
 func Votes(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Store) {
-	t.Run("Idempotency", func(t *testing.T) {
-		Idempotency(t, clock, func(t *testing.T) votes.Idempotency { return newStore(t) })
-	})
 	t.Run("ContactMap", func(t *testing.T) {
 		ContactMap(t, clock, func(t *testing.T) votes.ContactMap { return newStore(t) })
+	})
+	t.Run("Creations", func(t *testing.T) {
+		Creations(t, clock, func(t *testing.T) votes.Creations { return newStore(t) })
 	})
 	t.Run("Parking", func(t *testing.T) {
 		Parking(t, func(t *testing.T) votes.Parking { return newStore(t) })

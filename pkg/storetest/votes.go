@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -14,159 +15,21 @@ import (
 // Conversation ids are digits, as EJ's are; vote and participant ids are
 // free strings, '#' included.
 
-// seenIDs returns the ids SeenVotes reports, sorted, and fails on a false
-// entry: the map holds only the seen ones.
-func seenIDs(t *testing.T, s votes.Idempotency, conv string, ids []string) []string {
-	t.Helper()
-	seen, err := s.SeenVotes(t.Context(), conv, ids)
-	if err != nil {
-		t.Fatalf("SeenVotes(%q, %d ids): %v", conv, len(ids), err)
-	}
-	for id, ok := range seen {
-		if !ok {
-			t.Errorf("SeenVotes holds %q: false; want only seen ids", id)
-		}
-	}
-	return sortedKeys(seen)
-}
-
-// Idempotency checks votes.Idempotency. Expiries are about clock.Now (see
-// Clock.VotesExpireOnRead).
-func Idempotency(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Idempotency) {
-	now := clock.Now
-	later := now.Add(14 * 24 * time.Hour)
-	type mark struct {
-		conv    string
-		ids     []string
-		expires time.Time
-	}
-	check := func(t *testing.T, marks []mark, conv string, ask, want []string) {
-		t.Helper()
-		s := newStore(t)
-		for _, m := range marks {
-			if err := s.MarkVotes(t.Context(), m.conv, m.ids, m.expires); err != nil {
-				t.Fatalf("MarkVotes(%q, %d ids): %v", m.conv, len(m.ids), err)
-			}
-		}
-		if got, want := seenIDs(t, s, conv, ask), sorted(want); !slices.Equal(got, want) {
-			t.Errorf("SeenVotes(%q) = %d ids %.10q, want %d ids %.10q", conv, len(got), got, len(want), want)
-		}
-	}
-
-	t.Run("SeenVotes after MarkVotes", func(t *testing.T) {
-		many := numbered("v", 1100)
-		tests := []struct {
-			name  string
-			marks []mark
-			conv  string
-			ask   []string
-			want  []string
-		}{
-			{name: "nothing marked", conv: "1", ask: []string{"a", "b"}},
-			{name: "nothing asked", marks: []mark{{"1", []string{"a"}, later}}, conv: "1"},
-			{name: "some marked", marks: []mark{{"1", []string{"a", "c"}, later}}, conv: "1", ask: []string{"a", "b", "c"}, want: []string{"a", "c"}},
-			{
-				name:  "duplicate ids in marks and asks",
-				marks: []mark{{"1", []string{"a", "a", "b"}, later}, {"1", []string{"b"}, later}},
-				conv:  "1",
-				ask:   []string{"b", "a", "b", "c", "a", "c"},
-				want:  []string{"a", "b"},
-			},
-			{
-				name:  "ids with #",
-				marks: []mark{{"1", []string{"a#b", "#", "c#"}, later}},
-				conv:  "1",
-				ask:   []string{"a#b", "a", "b", "#", "c#", "c", "#c"},
-				want:  []string{"#", "a#b", "c#"},
-			},
-			{
-				name:  "more than 1000 ids in one call",
-				marks: []mark{{"1", many, later}},
-				conv:  "1",
-				ask:   append(append(slices.Clone(many), numbered("unknown", 10)...), many[:50]...),
-				want:  many,
-			},
-			{
-				name:  "conversations are separate",
-				marks: []mark{{"1", []string{"a"}, later}, {"2", []string{"b"}, later}},
-				conv:  "2",
-				ask:   []string{"a", "b"},
-				want:  []string{"b"},
-			},
-			{
-				// Whatever a store makes of a conversation id and a vote id
-				// together, vote "2#1" of conversation 4 is not vote "1" of
-				// conversation 42.
-				name:  "one conversation id is a prefix of another",
-				marks: []mark{{"4", []string{"2#1"}, later}},
-				conv:  "42",
-				ask:   []string{"1", "2#1", "#1"},
-			},
-			{
-				name:  "ids are whole",
-				marks: []mark{{"4", []string{"2#1"}, later}},
-				conv:  "4",
-				ask:   []string{"2#1", "2", "1", "2#"},
-				want:  []string{"2#1"},
-			},
-			{
-				name:  "seen until expiry",
-				marks: []mark{{"1", []string{"next"}, now.Add(time.Nanosecond)}, {"1", []string{"later"}, later}},
-				conv:  "1",
-				ask:   []string{"next", "later"},
-				want:  []string{"later", "next"},
-			},
-			{
-				name:  "marking again with a later expiry",
-				marks: []mark{{"1", []string{"a"}, now.Add(time.Hour)}, {"1", []string{"a"}, later}},
-				conv:  "1",
-				ask:   []string{"a"},
-				want:  []string{"a"},
-			},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) { check(t, tt.marks, tt.conv, tt.ask, tt.want) })
-		}
-	})
-
-	t.Run("expired votes are not seen", func(t *testing.T) {
-		if !clock.VotesExpireOnRead {
-			t.Skip("the store may see expired votes until its TTL deletes them (Clock.VotesExpireOnRead is false)")
-		}
-		t.Run("at or before now", func(t *testing.T) {
-			check(t, []mark{
-				{"1", []string{"past"}, now.Add(-time.Hour)},
-				{"1", []string{"now"}, now},
-				{"1", []string{"next"}, now.Add(time.Nanosecond)},
-			}, "1", []string{"past", "now", "next"}, []string{"next"})
-		})
-		t.Run("marking again replaces the expiry", func(t *testing.T) {
-			check(t, []mark{
-				{"1", []string{"a", "b"}, now.Add(-time.Hour)},
-				{"1", []string{"a"}, later},
-			}, "1", []string{"a", "b"}, []string{"a"})
-		})
-	})
-
-	t.Run("empty conversation id", func(t *testing.T) {
-		s := newStore(t)
-		if err := s.MarkVotes(t.Context(), "1", []string{"a"}, later); err != nil {
-			t.Fatalf("MarkVotes: %v", err)
-		}
-		if err := s.MarkVotes(t.Context(), "", []string{"b"}, later); err == nil {
-			t.Error("MarkVotes with an empty conversation id: got nil error, want one")
-		}
-		// A store may refuse the read, or find nothing.
-		if seen, err := s.SeenVotes(t.Context(), "", []string{"a", "b"}); err == nil && len(seen) != 0 {
-			t.Errorf("SeenVotes with an empty conversation id = %v, want nothing (or an error)", seen)
-		}
-	})
-}
-
 // equalRecords compares contact records, times with Equal.
 func equalRecords(a, b votes.ContactRecord) bool {
 	return a.ParticipantID == b.ParticipantID && a.ContactID == b.ContactID && a.Fingerprint == b.Fingerprint &&
-		a.LastActive.Equal(b.LastActive) && a.Owner == b.Owner && a.LeaseUntil.Equal(b.LeaseUntil) && a.TakenOver == b.TakenOver
+		a.LastActive.Equal(b.LastActive) && a.Owner == b.Owner && a.LeaseUntil.Equal(b.LeaseUntil) && a.TakenOver == b.TakenOver &&
+		maps.EqualFunc(a.Votes, b.Votes, time.Time.Equal)
+}
+
+// processed returns ids processed until expires (a UTC midnight, as
+// stores keep expiries to the day).
+func processed(expires time.Time, ids ...string) votes.ProcessedVotes {
+	v := votes.ProcessedVotes{}
+	for _, id := range ids {
+		v[id] = expires
+	}
+	return v
 }
 
 func contactsOf(t *testing.T, s votes.ContactMap, conv string, participants ...string) map[string]votes.ContactRecord {
@@ -233,6 +96,17 @@ func ContactMap(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Con
 	active := now.Add(-time.Hour + 123456789).In(saoPaulo)
 	rec := func(p string, id int) votes.ContactRecord {
 		return votes.ContactRecord{ParticipantID: p, ContactID: id, Fingerprint: "fp-" + p, LastActive: active.Add(-time.Duration(id) * time.Minute)}
+	}
+	// Processed votes: expiries are UTC midnights (ProcessedVotes keeps
+	// them to the day).
+	day := now.UTC().Truncate(24 * time.Hour).Add(15 * 24 * time.Hour)
+	numeric := make([]string, 200) // EJ's: decimal numbers
+	for i := range numeric {
+		numeric[i] = fmt.Sprint(4000000 + 37*i)
+	}
+	withVotes := func(r votes.ContactRecord, v votes.ProcessedVotes) votes.ContactRecord {
+		r.Votes = v
+		return r
 	}
 
 	t.Run("Contacts after SaveContacts", func(t *testing.T) {
@@ -313,6 +187,34 @@ func ContactMap(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Con
 				ask:   []string{"a", "b"},
 				want:  map[string]votes.ContactRecord{"a": rec("a", 1)},
 			},
+			{
+				name: "processed votes round trip, of two expiries, ids of any form",
+				save: []votes.ContactRecord{withVotes(rec("a", 1), votes.ProcessedVotes{
+					"1": day, "0": day, "007": day, "12345678901234567890": day, "a#b": day, "": day.Add(24 * time.Hour), "vote-9": day.Add(24 * time.Hour),
+				})},
+				ask: []string{"a"},
+				want: map[string]votes.ContactRecord{"a": withVotes(rec("a", 1), votes.ProcessedVotes{
+					"1": day, "0": day, "007": day, "12345678901234567890": day, "a#b": day, "": day.Add(24 * time.Hour), "vote-9": day.Add(24 * time.Hour),
+				})},
+			},
+			{
+				name: "200 processed votes",
+				save: []votes.ContactRecord{withVotes(rec("a", 1), processed(day, numeric...))},
+				ask:  []string{"a"},
+				want: map[string]votes.ContactRecord{"a": withVotes(rec("a", 1), processed(day, numeric...))},
+			},
+			{
+				name: "a record without contact: processed votes only",
+				save: []votes.ContactRecord{{ParticipantID: "a", Votes: processed(day, "1", "2")}},
+				ask:  []string{"a"},
+				want: map[string]votes.ContactRecord{"a": {ParticipantID: "a", Votes: processed(day, "1", "2")}},
+			},
+			{
+				name: "a reservation saved with its votes keeps owner and lease",
+				save: []votes.ContactRecord{{ParticipantID: "a", Owner: "w1", LeaseUntil: now.Add(time.Minute), Votes: processed(day, "1")}},
+				ask:  []string{"a"},
+				want: map[string]votes.ContactRecord{"a": {ParticipantID: "a", Owner: "w1", LeaseUntil: now.Add(time.Minute), Votes: processed(day, "1")}},
+			},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -335,7 +237,6 @@ func ContactMap(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Con
 			recs []votes.ContactRecord
 		}{
 			{"an empty conversation id", "", []votes.ContactRecord{{ParticipantID: "a", ContactID: 1}}},
-			{"a record without contact id", "1", []votes.ContactRecord{{ParticipantID: "a", ContactID: 1}, {ParticipantID: "b"}}},
 			{"a negative contact id", "1", []votes.ContactRecord{{ParticipantID: "b", ContactID: 2}, {ParticipantID: "a", ContactID: -1}}},
 		}
 		for _, tt := range tests {
@@ -423,6 +324,22 @@ func ContactMap(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Con
 					}
 				},
 				wantRec:      mine,
+				wantReserved: true,
+			},
+			{
+				name: "record of processed votes only: reserved, votes kept, not taken over",
+				setup: func(t *testing.T, s votes.ContactMap) {
+					saveContacts(t, s, "1", votes.ContactRecord{ParticipantID: p, Votes: processed(day, "1", "x")})
+				},
+				wantRec:      withVotes(mine, processed(day, "1", "x")),
+				wantReserved: true,
+			},
+			{
+				name: "ended reservation with processed votes: taken over, votes kept",
+				setup: func(t *testing.T, s votes.ContactMap) {
+					saveContacts(t, s, "1", votes.ContactRecord{ParticipantID: p, Owner: "w2", LeaseUntil: now.Add(-time.Second), Votes: processed(day, "1")})
+				},
+				wantRec:      withVotes(takenOver, processed(day, "1")),
 				wantReserved: true,
 			},
 			{
@@ -591,6 +508,15 @@ func ContactMap(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Con
 				name:     "no record: nothing to do",
 				releaser: "w1",
 			},
+			{
+				name: "own reservation with processed votes keeps only them",
+				setup: func(t *testing.T, s votes.ContactMap) {
+					saveContacts(t, s, "1", votes.ContactRecord{ParticipantID: p, Votes: processed(day, "1")})
+					reserve(t, s, "1", p, lease)
+				},
+				releaser: "w1",
+				want:     &votes.ContactRecord{ParticipantID: p, Votes: processed(day, "1")},
+			},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -603,6 +529,105 @@ func ContactMap(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Con
 				}
 				checkRecord(t, s, "1", p, tt.want)
 			})
+		}
+	})
+}
+
+// Creations checks votes.Creations: one guard per conversation, taken
+// over once its lease ended, naming the participants of the runs that did
+// not end it.
+func Creations(t *testing.T, clock Clock, newStore func(t *testing.T) votes.Creations) {
+	now := clock.Now
+	begin := func(t *testing.T, s votes.Creations, conv, owner string, ids []string, at, until time.Time) ([]string, time.Time, bool) {
+		t.Helper()
+		orphans, heldUntil, held, err := s.BeginCreations(t.Context(), conv, owner, ids, at, until)
+		if err != nil {
+			t.Fatalf("BeginCreations(%q, %q): %v", conv, owner, err)
+		}
+		return sorted(orphans), heldUntil, held
+	}
+	end := func(t *testing.T, s votes.Creations, conv, owner string) {
+		t.Helper()
+		if err := s.EndCreations(t.Context(), conv, owner); err != nil {
+			t.Fatalf("EndCreations(%q, %q): %v", conv, owner, err)
+		}
+	}
+
+	t.Run("a free guard is taken; an ended one leaves no orphans", func(t *testing.T) {
+		s := newStore(t)
+		if orphans, _, held := begin(t, s, "1", "w1", []string{"a", "b#c"}, now, now.Add(time.Minute)); !held || len(orphans) != 0 {
+			t.Fatalf("first BeginCreations = %q, held=%v; want held, no orphans", orphans, held)
+		}
+		end(t, s, "1", "w1")
+		if orphans, _, held := begin(t, s, "1", "w2", []string{"d"}, now, now.Add(time.Minute)); !held || len(orphans) != 0 {
+			t.Errorf("BeginCreations after EndCreations = %q, held=%v; want held, no orphans", orphans, held)
+		}
+	})
+
+	t.Run("a live guard of another owner is not taken", func(t *testing.T) {
+		s := newStore(t)
+		begin(t, s, "1", "w1", []string{"a"}, now, now.Add(time.Minute))
+		orphans, until, held := begin(t, s, "1", "w2", []string{"b"}, now, now.Add(time.Minute))
+		if held || len(orphans) != 0 || !until.Equal(now.Add(time.Minute)) {
+			t.Errorf("BeginCreations by w2 = %q, until %v, held=%v; want not held until %v", orphans, until, held, now.Add(time.Minute))
+		}
+		// Ending exactly now is still held.
+		if _, _, held := begin(t, s, "1", "w2", nil, now.Add(time.Minute), now.Add(2*time.Minute)); held {
+			t.Error("a guard whose lease ends exactly now was taken")
+		}
+		// EndCreations by another owner leaves it.
+		end(t, s, "1", "w2")
+		if _, _, held := begin(t, s, "1", "w3", nil, now, now.Add(time.Minute)); held {
+			t.Error("EndCreations by another owner ended the guard")
+		}
+	})
+
+	t.Run("a dead holder's participants are handed on and kept", func(t *testing.T) {
+		s := newStore(t)
+		begin(t, s, "1", "w1", []string{"a", "b"}, now, now.Add(time.Minute))
+		later := now.Add(time.Minute + time.Nanosecond)
+		orphans, _, held := begin(t, s, "1", "w2", []string{"b", "c"}, later, later.Add(time.Minute))
+		if !held || !slices.Equal(orphans, []string{"a", "b"}) {
+			t.Fatalf("BeginCreations by w2 after w1's lease = %q, held=%v; want held, orphans [a b]", orphans, held)
+		}
+		// w2 dies too: w3 gets both runs' participants.
+		later = later.Add(time.Minute + time.Nanosecond)
+		orphans, _, held = begin(t, s, "1", "w3", nil, later, later.Add(time.Minute))
+		if !held || !slices.Equal(orphans, []string{"a", "b", "c"}) {
+			t.Errorf("BeginCreations by w3 = %q, held=%v; want held, orphans [a b c]", orphans, held)
+		}
+	})
+
+	t.Run("the holder may take its own guard again", func(t *testing.T) {
+		s := newStore(t)
+		begin(t, s, "1", "w1", []string{"a"}, now, now.Add(time.Minute))
+		orphans, _, held := begin(t, s, "1", "w1", []string{"a"}, now, now.Add(time.Nanosecond))
+		if !held || !slices.Equal(orphans, []string{"a"}) {
+			t.Errorf("BeginCreations by its holder = %q, held=%v; want held, its own participants", orphans, held)
+		}
+	})
+
+	t.Run("conversations are separate", func(t *testing.T) {
+		s := newStore(t)
+		begin(t, s, "4", "w1", []string{"a"}, now, now.Add(time.Minute))
+		if _, _, held := begin(t, s, "42", "w2", []string{"a"}, now, now.Add(time.Minute)); !held {
+			t.Error("conversation 42's guard is held by conversation 4's")
+		}
+	})
+
+	t.Run("refuses", func(t *testing.T) {
+		s := newStore(t)
+		for _, tt := range []struct {
+			name, conv, owner string
+			until             time.Time
+		}{
+			{"an empty conversation id", "", "w1", now.Add(time.Minute)},
+			{"an empty owner", "1", "", now.Add(time.Minute)},
+			{"a lease ending at now", "1", "w1", now},
+		} {
+			if _, _, held, err := s.BeginCreations(t.Context(), tt.conv, tt.owner, []string{"a"}, now, tt.until); err == nil || held {
+				t.Errorf("BeginCreations with %s: held=%v, %v; want an error", tt.name, held, err)
+			}
 		}
 	})
 }

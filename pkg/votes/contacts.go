@@ -17,10 +17,13 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 		pa.key = MappingKey(r.c.MauticURL, pa.id)
 		ids[i] = pa.key
 	}
-	recs, err := r.p.opts.Store.Contacts(ctx, r.conv, ids)
+	recs, err := r.contactRecords(ctx, ids)
 	if err != nil {
 		r.apply(ctx, pas, decide(fromStore, "read contact mapping", err))
 		return
+	}
+	for _, pa := range pas {
+		pa.prev = recs[pa.key]
 	}
 	r.api = r.session()
 	pl := r.plan(ctx, pas, recs)
@@ -40,6 +43,7 @@ func (r *run) sync(ctx context.Context, pas []*participant) {
 	if save := r.write(ctx, pl); len(save) > 0 {
 		r.saveMapping(ctx, save, append(pl.edits, pl.creates...))
 	}
+	r.endGuard(ctx) // guard.go
 }
 
 // plan sorts a run's contactable participants by what their contact needs.
@@ -49,7 +53,8 @@ type plan struct {
 	unchanged []*participant
 	// edits: known (or adopted by mautic_id), with something changed.
 	edits []*participant
-	// creates: reserved by this run, to be created.
+	// creates: to be created, under the run's creation guard (and a
+	// reservation of their own for those that had one).
 	creates []*participant
 	// unsent: naming a contact by mautic_id when no token could be had to
 	// check it.
@@ -65,6 +70,10 @@ func (r *run) plan(ctx context.Context, pas []*participant, recs map[string]Cont
 	var claimed []*participant
 	for _, pa := range pas {
 		rec, ok := recs[pa.key]
+		if ok && rec.free() {
+			// Only processed votes: no contact yet.
+			ok = false
+		}
 		if !ok && pa.mauticID > 0 {
 			// EJ names a contact, from the participant's own mtc_id
 			// cookie: checked below before anything is written on it.
@@ -88,11 +97,16 @@ func (r *run) plan(ctx context.Context, pas []*participant, recs map[string]Cont
 	return pl
 }
 
-// place sorts a participant by its mapping record: reserved and created
-// when it has none, edited when its contact is known and something
-// changed.
+// place sorts a participant by its mapping record: created when it has
+// none (under the run's creation guard), reserved and created when it has
+// a reservation that can be taken over, edited when its contact is known
+// and something changed.
 func (r *run) place(ctx context.Context, pl *plan, pa *participant, rec ContactRecord, ok bool) {
-	if !ok || rec.ContactID == 0 {
+	if !ok {
+		pl.creates = append(pl.creates, pa)
+		return
+	}
+	if rec.ContactID == 0 {
 		got, ok := r.claim(ctx, pa, pl.now)
 		if !ok {
 			return
@@ -108,7 +122,9 @@ func (r *run) place(ctx context.Context, pl *plan, pa *participant, rec ContactR
 		// Older votes that arrive late never move lastActive back.
 		pa.lastActive = rec.LastActive
 	}
-	if rec.Fingerprint == pa.fingerprint() && !pa.lastActive.After(rec.LastActive) {
+	if rec.Fingerprint == pa.fingerprint() && pa.lastActive.Sub(rec.LastActive) < max(r.p.opts.LastActiveGranularity, time.Nanosecond) {
+		// Nothing changed but lastActive, and it moved less than the
+		// granularity (or not at all): Mautic's stays within it.
 		pl.unchanged = append(pl.unchanged, pa)
 		return
 	}
@@ -129,15 +145,12 @@ func (r *run) write(ctx context.Context, pl *plan) []ContactRecord {
 				continue
 			}
 			// The contact named by mautic_id was deleted since it was
-			// checked: create under a reservation, like any new
-			// participant.
-			if got, ok := r.claim(ctx, pa, pl.now); ok && got.ContactID == 0 {
-				pl.creates = append(pl.creates, pa)
-			} else if ok {
-				// Another worker made it meanwhile: the next try updates it.
-				r.apply(ctx, []*participant{pa}, decide(fromLease, "", errBusy))
-			}
+			// checked: create it, like any new participant.
+			pl.creates = append(pl.creates, pa)
 		}
+	}
+	if len(pl.creates) > 0 {
+		pl.creates = r.takeGuard(ctx, pl.creates) // guard.go
 	}
 	if len(pl.creates) > 0 {
 		created := r.createContacts(ctx, pl.creates)
@@ -155,6 +168,12 @@ func (r *run) write(ctx context.Context, pl *plan) []ContactRecord {
 func (r *run) saveMapping(ctx context.Context, save []ContactRecord, pas []*participant) {
 	err := r.p.opts.Store.SaveContacts(ctx, r.conv, save)
 	if err == nil {
+		if r.saved == nil {
+			r.saved = map[string]bool{}
+		}
+		for _, s := range save {
+			r.saved[s.ParticipantID] = true
+		}
 		return
 	}
 	saved := map[string]bool{}
@@ -199,7 +218,7 @@ func (r *run) updateContacts(ctx context.Context, pas []*participant) (gone []*p
 			r.sum.ContactsUpdated++
 			r.sum.Synced += len(pa.votes)
 			ok = append(ok, pa)
-			save = append(save, pa.record(w.contactID))
+			save = append(save, pa.record(w.contactID, r.processedAfter(pa)))
 		}
 	}
 	r.succeed(ok)
@@ -257,7 +276,7 @@ func (r *run) created(ctx context.Context, res []written) (save []ContactRecord)
 			}
 			r.sum.Synced += len(pa.votes)
 			ok = append(ok, pa)
-			save = append(save, pa.record(w.contactID))
+			save = append(save, pa.record(w.contactID, r.processedAfter(pa)))
 		}
 	}
 	r.succeed(ok)

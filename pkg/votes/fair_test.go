@@ -103,7 +103,7 @@ func (e *env) wantContacts(sim *mautictest.Sim, conv string, vs []vote, synced i
 		e.t.Errorf("conversation %s: contacts of %d phones, want %d", conv, len(byPhone), len(vs))
 	}
 	c := e.conn(conv)
-	if c.VotesSynced != int64(synced) || c.ContactsCreated != int64(len(vs)) {
+	if c.VotesSynced != int64(synced) || c.ContactsCreated != int64(len(vs)) && !e.createdMayBeUncounted {
 		e.t.Errorf("conversation %s: votes_synced %d contacts_created %d, want %d and %d", conv, c.VotesSynced, c.ContactsCreated, synced, len(vs))
 	}
 }
@@ -193,6 +193,10 @@ func TestSlowTenantDoesNotHoldTheBatch(t *testing.T) {
 			if len(q.dead) > 0 {
 				t.Errorf("dead: %+v", q.dead)
 			}
+			// A create the deadline cancelled may have been done by Mautic
+			// all the same: the retry finds that contact (one each, no
+			// duplicate) and counts it as updated, not created.
+			e.createdMayBeUncounted = true
 			e.wantOneContactEach(slow.Sim, "fair7", want["fair7"])
 			if c := e.conn("fair7"); c.LastError != nil {
 				t.Errorf("fair7 last_error %+v after it synced, want none", c.LastError)
@@ -359,7 +363,7 @@ type stallingStore struct {
 	stalled chan struct{}
 }
 
-func (s *stallingStore) SeenVotes(ctx context.Context, conv string, ids []string) (map[string]bool, error) {
+func (s *stallingStore) Contacts(ctx context.Context, conv string, ids []string) (map[string]votes.ContactRecord, error) {
 	if conv == s.conv {
 		first := false
 		s.once.Do(func() { first = true })
@@ -368,7 +372,7 @@ func (s *stallingStore) SeenVotes(ctx context.Context, conv string, ids []string
 			<-s.release
 		}
 	}
-	return s.Store.SeenVotes(ctx, conv, ids)
+	return s.Store.Contacts(ctx, conv, ids)
 }
 
 // TestAbandonedRun: a run still going after the deadline and its grace is

@@ -22,6 +22,14 @@ type participant struct {
 	rec        ContactRecord
 	hasRec     bool
 	takenOver  bool
+	// prev is the record read at the start of the run (zero if none).
+	prev ContactRecord
+	// reserved: this run holds a reservation of its own for pa (Reserve);
+	// otherwise a creation is covered by the run's creation guard.
+	reserved bool
+	// settled: pa's contact was certainly not created by this run, or a
+	// reservation of its own says it may have been.
+	settled bool
 }
 
 // e164Only keeps phones already written in E.164.
@@ -55,9 +63,10 @@ func (pa *participant) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// record is pa's mapping record once contactID holds what pa sent.
-func (pa *participant) record(contactID int) ContactRecord {
-	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive}
+// record is pa's mapping record once contactID holds what pa sent, with
+// its processed votes (processedAfter).
+func (pa *participant) record(contactID int, processed ProcessedVotes) ContactRecord {
+	return ContactRecord{ParticipantID: pa.key, ContactID: contactID, Fingerprint: pa.fingerprint(), LastActive: pa.lastActive, Votes: processed}
 }
 
 func (pa *participant) input(conv string) mautic.ContactInput {

@@ -131,6 +131,53 @@ func TestProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("lastActive moves within the granularity cost no edit", func(t *testing.T) {
+		e := newLocalEnv(t)
+		e.connect("g")
+		p, _ := e.processor(procOpts{granularity: 15 * time.Minute})
+		one := func(id string, at time.Time, name string) []votes.Message {
+			return messages(vote{id: id, conv: "g", pid: "a", phone: phone(1), name: name, at: at})
+		}
+		// Many votes within 15 min, each in its own batch: one create,
+		// no edit.
+		for i := range 10 {
+			res, _ := p.Process(ctx, one(strconv.Itoa(i+1), t0.Add(time.Duration(i)*90*time.Second), "Ana"))
+			wantOutcomes(t, res, votes.Done)
+		}
+		if calls := e.calls(); calls[batchNew] != 1 || calls[batchEdit] != 0 {
+			t.Errorf("10 votes within 15 min: calls = %v, want one batch/new and no batch/edit", calls)
+		}
+		if got := e.contactsTagged("g")[e164(1)][0].Fields["last_active"]; got != simTime(t0) {
+			t.Errorf("last_active = %q, want %q (the first vote: the others moved it less than 15 min)", got, simTime(t0))
+		}
+		// 16 min after what was sent: one edit, with the newest vote.
+		e.sim.ResetStats()
+		later := t0.Add(16 * time.Minute)
+		res, _ := p.Process(ctx, one("11", later, "Ana"))
+		wantOutcomes(t, res, votes.Done)
+		if calls := e.calls(); calls[batchEdit] != 1 || e.sim.Stats().Total != 1 {
+			t.Errorf("a vote 16 min later: calls = %v, want one batch/edit", calls)
+		}
+		if got := e.contactsTagged("g")[e164(1)][0].Fields["last_active"]; got != simTime(later) {
+			t.Errorf("last_active = %q, want %q", got, simTime(later))
+		}
+		// A changed name is sent at once, with the newest lastActive.
+		e.sim.ResetStats()
+		newest := later.Add(time.Minute)
+		res, _ = p.Process(ctx, one("12", newest, "Ana Maria"))
+		wantOutcomes(t, res, votes.Done)
+		if calls := e.calls(); calls[batchEdit] != 1 || e.sim.Stats().Total != 1 {
+			t.Errorf("a changed name: calls = %v, want one batch/edit", calls)
+		}
+		c := e.contactsTagged("g")[e164(1)][0]
+		if c.Fields["firstname"] != "Ana Maria" || c.Fields["last_active"] != simTime(newest) {
+			t.Errorf("firstname %q last_active %q, want Ana Maria and %q", c.Fields["firstname"], c.Fields["last_active"], simTime(newest))
+		}
+		if got := e.conn("g").VotesSynced; got != 12 {
+			t.Errorf("votes_synced = %d, want 12", got)
+		}
+	})
+
 	t.Run("mautic_id of the participant's contact updates it and a stale one is created", func(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("x")
@@ -961,10 +1008,11 @@ func TestEmailRefused(t *testing.T) {
 }
 
 // TestCountersFollowRecords: a connection's counters move only with the
-// records that prove them. When the processed votes cannot be recorded
-// (MarkVotes) or the contact mapping cannot be saved after Mautic was
-// written, the votes are retried and not counted yet; the retry counts them
-// once, and does not write Mautic again when nothing changed.
+// records that prove them. When the processed votes cannot be recorded (in
+// their participants' records) or the contact mapping cannot be saved
+// after Mautic was written, the votes are retried and not counted yet; the
+// retry counts them once, and does not write Mautic again when nothing
+// changed.
 func TestCountersFollowRecords(t *testing.T) {
 	ctx := context.Background()
 	batch := messages(
@@ -974,15 +1022,26 @@ func TestCountersFollowRecords(t *testing.T) {
 	)
 	want := map[string]map[string]string{"ct": {"a": e164(1), "b": e164(2)}}
 
-	t.Run("MarkVotes fails", func(t *testing.T) {
+	t.Run("recording the processed votes fails", func(t *testing.T) {
 		e := newLocalEnv(t)
 		e.connect("ct")
 		logs := e.captureLogs()
-		p, _ := e.processor(procOpts{store: &flakyStore{Store: e.store, failMarks: 1}})
+		flaky := &flakyStore{Store: e.store}
+		p, _ := e.processor(procOpts{store: flaky})
+		// a and b have their contacts: the batch's votes change nothing
+		// in them, and only record themselves.
+		res, _ := p.Process(ctx, messages(
+			vote{id: "11", conv: "ct", pid: "a", phone: phone(1)},
+			vote{id: "12", conv: "ct", pid: "b", phone: phone(2), email: "b@example.org"},
+		))
+		wantOutcomes(t, res, votes.Done)
+		flaky.mu.Lock()
+		flaky.failSaves = 1
+		flaky.mu.Unlock()
 		res, sum := p.Process(ctx, batch)
 		wantOutcomes(t, res, votes.Retry)
-		if c := e.conn("ct"); c.VotesSynced != 0 || c.VotesSkipped != 0 {
-			t.Errorf("votes_synced %d votes_skipped %d after a failed MarkVotes, want 0 0", c.VotesSynced, c.VotesSkipped)
+		if c := e.conn("ct"); c.VotesSynced != 2 || c.VotesSkipped != 0 {
+			t.Errorf("votes_synced %d votes_skipped %d after a failed record of the votes, want 2 0 (the first batch's)", c.VotesSynced, c.VotesSkipped)
 		}
 		if sum.Synced != 0 || sum.Skipped != 0 || sum.Retried != 3 {
 			t.Errorf("summary synced %d skipped %d retried %d, want 0 0 3", sum.Synced, sum.Skipped, sum.Retried)
@@ -999,8 +1058,8 @@ func TestCountersFollowRecords(t *testing.T) {
 		}
 		res, _ = p.Process(ctx, batch)
 		wantOutcomes(t, res, votes.Done)
-		if c := e.conn("ct"); c.VotesSynced != 3 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
-			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 3 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
+		if c := e.conn("ct"); c.VotesSynced != 5 || c.VotesSkipped != 1 || c.ContactsCreated != 2 {
+			t.Errorf("votes_synced %d votes_skipped %d contacts_created %d, want 5 1 2", c.VotesSynced, c.VotesSkipped, c.ContactsCreated)
 		}
 		if problems := e2e.Verify(e.sim.Sim, want); len(problems) > 0 {
 			t.Errorf("contacts: %v", problems)

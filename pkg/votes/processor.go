@@ -53,6 +53,13 @@ type Options struct {
 	// IdempotencyTTL is how long processed vote ids are remembered; 14
 	// days by default.
 	IdempotencyTTL time.Duration
+	// LastActiveGranularity: a vote alone (no change of phone, e-mail or
+	// name) edits its participant's contact only when it moves lastActive
+	// at least this far past the lastActive last sent (kept in the
+	// contact record), so Mautic's lastActive is never more than this
+	// behind the participant's newest vote. 0 sends every move
+	// (LAST_ACTIVE_GRANULARITY; 15 min in production).
+	LastActiveGranularity time.Duration
 	// ReservationTTL bounds how long a reservation blocks other workers
 	// from creating the same contact; 2 minutes by default.
 	ReservationTTL time.Duration

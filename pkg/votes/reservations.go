@@ -19,7 +19,7 @@ func (r *run) reserve(ctx context.Context, pa *participant, now time.Time) (Cont
 	case err != nil:
 		return ContactRecord{}, err
 	case reserved:
-		pa.takenOver = got.TakenOver
+		pa.takenOver, pa.reserved = got.TakenOver, true
 		return ContactRecord{}, nil
 	case got.ContactID == 0:
 		return ContactRecord{}, &reservedUntil{until: got.LeaseUntil}
@@ -81,18 +81,26 @@ func (r *run) release(ctx context.Context, pa *participant) {
 		r.endLease(ctx, pa)
 		return
 	}
+	if !pa.reserved {
+		// Under the creation guard only: nothing to undo.
+		pa.settled = true
+		return
+	}
 	if err := r.p.opts.Store.ReleaseReservation(ctx, r.conv, pa.key, r.owner); err != nil {
 		r.p.opts.Logger.WarnContext(ctx, "release reservation", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
 	}
 }
 
 // endLease keeps pa's reservation but frees it: re-reserving our own record
-// with a lease that ends at once.
+// with a lease that ends at once. A participant created under the creation
+// guard gets such a reservation, so the next owner looks first.
 func (r *run) endLease(ctx context.Context, pa *participant) {
 	now := r.p.opts.Now()
 	if _, _, err := r.p.opts.Store.Reserve(ctx, r.conv, pa.key, r.owner, now, now.Add(time.Nanosecond)); err != nil {
 		r.p.opts.Logger.WarnContext(ctx, "end reservation lease", "conversation_id", r.conv, "participant_id", pa.id, "err", errText(err))
+		return
 	}
+	pa.settled = true
 }
 
 // takeOver looks for the contacts that dead workers may have made for the
@@ -120,7 +128,7 @@ func (r *run) takeOver(ctx context.Context, pas []*participant) (todo []*partici
 					// contact exists: record it, so that the retry
 					// updates it rather than wait for this reservation to
 					// end.
-					save = append(save, ContactRecord{ParticipantID: pa.key, ContactID: id})
+					save = append(save, ContactRecord{ParticipantID: pa.key, ContactID: id, Votes: pa.prev.Votes})
 				}
 				continue
 			}

@@ -27,6 +27,15 @@ type run struct {
 	// lastErr is the connection's last_error this run leaves; nil clears
 	// it when something was synced.
 	lastErr *connection.LastError
+	// recs are the contact records read for this run's participants
+	// (keyed for the Mautic at recsURL); saved lists those written with
+	// their votes of this run; guard is the creation guard (processed.go,
+	// guard.go).
+	recs    map[string]ContactRecord
+	recsURL string
+	saved   map[string]bool
+	guard   *guard
+	skipped map[*vote]bool // done votes counted skipped
 }
 
 // conversation runs one conversation's votes of a batch (vs, in the
@@ -114,41 +123,35 @@ func (r *run) locked(ctx context.Context, all []*vote, uniq []vote) {
 	r.finish(ctx)
 }
 
-// unique leaves out the repeats of a vote id within the batch.
+// unique leaves out the repeats of a vote id within the batch. Without
+// repeats it returns vs itself: a 10,000-vote batch is not copied.
 func (r *run) unique(vs []vote) []vote {
 	seen := make(map[string]bool, len(vs))
-	uniq := vs[:0:0]
-	for _, vt := range vs {
+	var uniq []vote // nil while there is no repeat
+	for i, vt := range vs {
 		if seen[vt.VoteID] {
+			if uniq == nil {
+				uniq = append(make([]vote, 0, len(vs)), vs[:i]...)
+			}
 			r.sum.Duplicates++
 			continue
 		}
 		seen[vt.VoteID] = true
-		uniq = append(uniq, vt)
+		if uniq != nil {
+			uniq = append(uniq, vt)
+		}
+	}
+	if uniq == nil {
+		uniq = vs
 	}
 	r.sum.Votes = len(uniq)
 	return uniq
 }
 
-// unseen leaves out the votes already processed (a redelivery).
+// unseen leaves out the votes already processed (a redelivery), as their
+// participants' records say (processed.go).
 func (r *run) unseen(ctx context.Context, vs []vote) ([]vote, error) {
-	ids := make([]string, len(vs))
-	for i, vt := range vs {
-		ids[i] = vt.VoteID
-	}
-	seen, err := r.p.opts.Store.SeenVotes(ctx, r.conv, ids)
-	if err != nil {
-		return nil, err
-	}
-	fresh := vs[:0:0]
-	for _, vt := range vs {
-		if seen[vt.VoteID] {
-			r.sum.Duplicates++
-			continue
-		}
-		fresh = append(fresh, vt)
-	}
-	return fresh, nil
+	return r.unseenVotes(ctx, vs)
 }
 
 // apply carries out d for the votes of pas.
@@ -242,8 +245,14 @@ func (r *run) succeed(pas []*participant) {
 // is nothing to make a contact from.
 func (r *run) skip(pas []*participant) {
 	r.succeed(pas)
+	if r.skipped == nil {
+		r.skipped = map[*vote]bool{}
+	}
 	for _, pa := range pas {
 		r.sum.Skipped += len(pa.votes)
+		for _, vt := range pa.votes {
+			r.skipped[vt] = true
+		}
 	}
 }
 
@@ -279,22 +288,19 @@ func votePointers(vs []vote) []*vote {
 func (r *run) finish(ctx context.Context) {
 	p := r.p
 	if len(r.done) > 0 {
-		ids := make([]string, len(r.done))
-		for i, vt := range r.done {
-			ids[i] = vt.VoteID
-		}
-		if err := p.opts.Store.MarkVotes(ctx, r.conv, ids, p.opts.Now().Add(p.opts.IdempotencyTTL)); err != nil {
+		// The votes of participants whose record was saved with them
+		// (contacts written) are recorded; the others' records are
+		// written now, once each.
+		if lost, err := r.recordVotes(ctx); err != nil {
 			// Nothing proves these votes were processed: acked, they
 			// would be counted now and again when redelivered. Retry
 			// them and count them then; the retry finds their contacts
-			// mapped and unchanged, and costs no Mautic call. The
-			// contacts created stay counted: their mapping is saved.
-			p.opts.Logger.ErrorContext(ctx, "record processed votes failed after Mautic was written: votes retried, not counted yet",
-				"conversation_id", r.conv, "votes", len(r.done),
+			// mapped and unchanged, and costs no Mautic call.
+			p.opts.Logger.ErrorContext(ctx, "record processed votes failed: votes retried, not counted yet",
+				"conversation_id", r.conv, "votes", len(lost),
 				"contacts_written", r.sum.ContactsCreated+r.sum.ContactsUpdated, "err", errText(err))
-			r.settle(r.done, decide(fromStore, "record processed votes", err))
-			r.done = nil
-			r.sum.Synced, r.sum.Skipped = 0, 0
+			r.settle(lost, decide(fromStore, "record processed votes", err))
+			r.uncount(lost)
 		}
 	}
 	st := connection.Stats{

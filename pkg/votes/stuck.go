@@ -53,11 +53,13 @@ func (p *Processor) parkStuck(ctx context.Context, m Message) StuckResult {
 	var res StuckResult
 	for _, conv := range convs {
 		vs := byConv[conv]
-		ids := make([]string, len(vs))
-		for i, v := range vs {
-			ids[i] = v.VoteID
+		// The processed votes are in the records of the connection's
+		// Mautic; without a connection, none was processed.
+		var recs map[string]ContactRecord
+		c, ok, err := p.connection(ctx, conv)
+		if err == nil && ok {
+			recs, err = p.records(ctx, conv, c.MauticURL, len(vs), func(i int) string { return vs[i].Participant.ID })
 		}
-		seen, err := p.opts.Store.SeenVotes(ctx, conv, ids)
 		if err != nil {
 			res.Err = fmt.Errorf("read processed votes of conversation %s: %w", conv, err)
 			return res
@@ -65,7 +67,7 @@ func (p *Processor) parkStuck(ctx context.Context, m Message) StuckResult {
 		var pv []ParkedVote
 		dup := map[string]bool{}
 		for _, v := range vs {
-			if seen[v.VoteID] || dup[v.VoteID] {
+			if processedIn(recs, c.MauticURL, v) || dup[v.VoteID] {
 				continue
 			}
 			dup[v.VoteID] = true
