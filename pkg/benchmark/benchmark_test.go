@@ -249,19 +249,27 @@ func TestVerify(t *testing.T) {
 			Tags: []string{"ej", "ej-conversation-7"}}
 	}
 	good := []mautictest.Contact{c(1, "+5561900000001", at), c(2, "+5561900000002", at)}
-	if v := Verify(good, want, last); len(v.Problems) != 0 || v.StaleCount != 0 || v.Found != 2 {
+	if v := Verify(good, want, last, 0); len(v.Problems) != 0 || v.StaleCount != 0 || v.Found != 2 {
 		t.Errorf("good contacts: %+v", v)
 	}
 	dup := append(good, c(3, "+5561900000002", at))
-	if v := Verify(dup, want, last); len(v.Problems) == 0 {
+	if v := Verify(dup, want, last, 0); len(v.Problems) == 0 {
 		t.Errorf("a duplicate contact was not found: %+v", v)
 	}
-	if v := Verify(good[:1], want, last); len(v.Problems) == 0 {
+	if v := Verify(good[:1], want, last, 0); len(v.Problems) == 0 {
 		t.Errorf("a missing contact was not found: %+v", v)
 	}
 	stale := []mautictest.Contact{c(1, "+5561900000001", at), c(2, "+5561900000002", at.Add(-time.Minute))}
-	if v := Verify(stale, want, last); v.StaleCount != 1 || len(v.Problems) != 0 {
+	if v := Verify(stale, want, last, 0); v.StaleCount != 1 || len(v.Problems) != 0 {
 		t.Errorf("a stale lastActive: %+v, want StaleCount 1 and no problem", v)
+	}
+	// Within the granularity: not stale; past it, or ahead of the vote: stale.
+	if v := Verify(stale, want, last, 15*time.Minute); v.StaleCount != 0 {
+		t.Errorf("a lastActive 1 min behind, granularity 15 min: %+v, want not stale", v)
+	}
+	behind := []mautictest.Contact{c(1, "+5561900000001", at.Add(-16*time.Minute)), c(2, "+5561900000002", at.Add(time.Second))}
+	if v := Verify(behind, want, last, 15*time.Minute); v.StaleCount != 2 {
+		t.Errorf("16 min behind and 1 s ahead, granularity 15 min: StaleCount %d, want 2", v.StaleCount)
 	}
 }
 

@@ -225,7 +225,7 @@ var goalSpecs = func() []goalSpec {
 	return append(gs,
 		goalSpec{key: "bootstrap.max_mb", atMost: true, target: 10, what: "largest Lambda bootstrap (MB)"},
 		goalSpec{key: "rss.max_mib", atMost: true, target: 48, what: "peak RSS of one 10,000-message batch (MiB, max of the runs)"},
-		goalSpec{key: "checks.stale_last_active", atMost: true, target: 0, what: "correctness: contacts whose lastActive is not the latest voted_at"},
+		goalSpec{key: "checks.stale_last_active", atMost: true, target: 0, what: "correctness: contacts whose lastActive is ahead of the latest voted_at or more than LAST_ACTIVE_GRANULARITY behind"},
 		goalSpec{key: "checks.votes_counted_twice", atMost: true, target: 0, what: "correctness: votes counted twice in votes_synced"},
 	)
 }()

@@ -156,7 +156,7 @@ func (r *runner) rssRun(ctx context.Context, simURL string, n, run int) (RSSResu
 		return res, nil, err
 	}
 	g := RSSWorkload(n, run).Generate()
-	v := Verify(contacts, g.Want, g.Last)
+	v := Verify(contacts, g.Want, g.Last, 0) // OpenEngine: every move is sent
 	problems := append(v.Problems, v.Stale...)
 	if res.Summary.Synced+res.Summary.Skipped != g.Votes {
 		problems = append(problems, fmt.Sprintf("%d votes synced, want %d", res.Summary.Synced+res.Summary.Skipped, g.Votes))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/ejplatform/ej-mautic/pkg/config"
 	"github.com/ejplatform/ej-mautic/pkg/localapp"
 	"github.com/ejplatform/ej-mautic/pkg/mautic/mautictest"
 	"github.com/ejplatform/ej-mautic/pkg/votes"
@@ -651,7 +652,9 @@ func (r *runner) measure(ctx context.Context, sp spec) (WorkloadResult, error) {
 	res.Summary = summarize(srv.Counts, g.Conversations, res)
 	res.Synced = res.Summary.Synced + res.Summary.Skipped
 
-	v := Verify(contacts, g.Want, g.Last)
+	// serve runs with LAST_ACTIVE_GRANULARITY's default: lastActive may be
+	// that much behind the latest vote, never more.
+	v := Verify(contacts, g.Want, g.Last, config.DefaultLastActiveGranularity)
 	problems := v.Problems
 	res.LastActiveChecked = g.Last != nil
 	res.StaleLastActive, res.StaleCount = v.Stale, v.StaleCount

@@ -156,8 +156,10 @@ type Verification struct {
 // Verify checks that every wanted participant has exactly one contact
 // tagged with its conversation and carrying its phone, and that no other
 // contact carries those conversations' tags; and, when last is not nil,
-// that each contact's lastActive is its participant's latest voted_at.
-func Verify(contacts []mautictest.Contact, want map[string]map[string]string, last map[string]map[string]time.Time) Verification {
+// that each contact's lastActive is its participant's latest voted_at, or
+// at most within behind it (LAST_ACTIVE_GRANULARITY's promise), never
+// after it.
+func Verify(contacts []mautictest.Contact, want map[string]map[string]string, last map[string]map[string]time.Time, within time.Duration) Verification {
 	var v Verification
 	type key struct{ conv, phone string }
 	count := map[key]int{}
@@ -203,7 +205,9 @@ func Verify(contacts []mautictest.Contact, want map[string]map[string]string, la
 				continue
 			}
 			if t, ok := last[conv][pid]; ok {
-				if w := t.UTC().Format("2006-01-02 15:04:05"); lastActive[k] != w {
+				w := t.UTC().Format("2006-01-02 15:04:05")
+				got, err := time.Parse("2006-01-02 15:04:05", lastActive[k])
+				if err != nil || got.After(t.UTC()) || got.Before(t.UTC().Add(-within)) {
 					v.StaleCount++
 					if v.StaleCount <= 5 {
 						v.Stale = append(v.Stale, fmt.Sprintf("conversation %s participant %s: lastActive %q, want %q (its latest vote)", conv, pid, lastActive[k], w))
