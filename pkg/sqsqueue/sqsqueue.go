@@ -224,47 +224,54 @@ const MaxDelay = 15 * time.Minute
 // id and attempts, so SQS never drops it as a duplicate of another carry.
 func (q *Queue) SendCarried(ctx context.Context, msgs []queue.Carry) (failed []queue.Carry, err error) {
 	fifo := IsFIFO(q.URL)
+	now := time.Now()
+	return sendBatches(ctx, q.Client, q.URL, "carry messages forward", msgs, func(m queue.Carry) types.SendMessageBatchRequestEntry {
+		first := m.FirstSeen
+		if first.IsZero() {
+			first = now
+		}
+		attrs := map[string]types.MessageAttributeValue{
+			AttrAttempts:  numberAttr(m.Attempts()),
+			AttrFirstSeen: stringAttr(first.UTC().Format(time.RFC3339Nano)),
+		}
+		redriveAttrs(attrs, m.Received)
+		e := types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(m.Body)), MessageAttributes: attrs}
+		if fifo {
+			if m.After > 0 {
+				attrs[AttrNotBefore] = stringAttr(now.Add(m.After).UTC().Format(time.RFC3339Nano))
+			}
+			setFIFO(&e, m.GroupID, m.Body, DeduplicationID(m.ID, "carry", strconv.Itoa(m.Attempts())))
+			return e
+		}
+		// Rounded up: a back-off is never cut short.
+		delay := int32(min((m.After+time.Second-1)/time.Second, MaxDelay/time.Second))
+		e.DelaySeconds = max(delay, 0)
+		return e
+	})
+}
+
+// sendBatches sends one entry per message to url, ten per
+// SendMessageBatch, and returns the messages SQS did not take (all ten of
+// a call that failed as a whole) with why.
+func sendBatches[M any](ctx context.Context, c *sqs.Client, url, what string, msgs []M, entry func(M) types.SendMessageBatchRequestEntry) (failed []M, err error) {
 	var errs []error
 	for start := 0; start < len(msgs); start += 10 {
 		part := msgs[start:min(start+10, len(msgs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(part))
-		now := time.Now()
 		for i, m := range part {
-			first := m.FirstSeen
-			if first.IsZero() {
-				first = now
-			}
-			attrs := map[string]types.MessageAttributeValue{
-				AttrAttempts:  numberAttr(m.Attempts()),
-				AttrFirstSeen: stringAttr(first.UTC().Format(time.RFC3339Nano)),
-			}
-			redriveAttrs(attrs, m.Received)
-			entries[i] = types.SendMessageBatchRequestEntry{
-				Id:                aws.String(strconv.Itoa(i)),
-				MessageBody:       aws.String(string(m.Body)),
-				MessageAttributes: attrs,
-			}
-			if fifo {
-				if m.After > 0 {
-					attrs[AttrNotBefore] = stringAttr(now.Add(m.After).UTC().Format(time.RFC3339Nano))
-				}
-				setFIFO(&entries[i], m.GroupID, m.Body, DeduplicationID(m.ID, "carry", strconv.Itoa(m.Attempts())))
-				continue
-			}
-			// Rounded up: a back-off is never cut short.
-			delay := int32(min((m.After+time.Second-1)/time.Second, MaxDelay/time.Second))
-			entries[i].DelaySeconds = max(delay, 0)
+			entries[i] = entry(m)
+			entries[i].Id = aws.String(strconv.Itoa(i))
 		}
-		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.URL, Entries: entries})
+		out, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
 		if err != nil {
 			failed = append(failed, part...)
-			errs = append(errs, fmt.Errorf("carry messages forward: %w", err))
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 			continue
 		}
 		for _, f := range out.Failed {
 			i, _ := strconv.Atoi(aws.ToString(f.Id))
 			failed = append(failed, part[i])
-			errs = append(errs, fmt.Errorf("carry message forward: %s %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+			errs = append(errs, fmt.Errorf("%s: %s %s", what, aws.ToString(f.Code), aws.ToString(f.Message)))
 		}
 	}
 	return failed, errors.Join(errs...)
@@ -333,46 +340,26 @@ func (q *Queue) SendDead(ctx context.Context, msgs []queue.Dead) (failed []queue
 		return msgs, errors.New("no dead-letter queue URL configured")
 	}
 	fifo := IsFIFO(q.DLQURL)
-	var errs []error
-	for start := 0; start < len(msgs); start += 10 {
-		part := msgs[start:min(start+10, len(msgs))]
-		entries := make([]types.SendMessageBatchRequestEntry, len(part))
-		for i, m := range part {
-			attrs := map[string]types.MessageAttributeValue{
-				AttrReason:          stringAttr(truncate(m.Reason, 1000)),
-				AttrReasonKind:      stringAttr(queue.DeadKind(m.Body, m.Reason)),
-				AttrSourceMessageID: stringAttr(orDash(m.ID)),
-				AttrReceiveCount:    numberAttr(m.ReceiveCount),
-			}
-			redriveAttrs(attrs, m.Received)
-			entries[i] = types.SendMessageBatchRequestEntry{
-				Id:                aws.String(strconv.Itoa(i)),
-				MessageBody:       aws.String(string(m.Body)),
-				MessageAttributes: attrs,
-			}
-			if fifo {
-				group := m.GroupID
-				if group == "" {
-					group = GroupOf(m.Body)
-				}
-				attrs[AttrGroup] = stringAttr(group)
-				id := DeduplicationID(orDash(m.ID), "dead", strconv.Itoa(m.Attempts()))
-				setFIFO(&entries[i], id, m.Body, id)
-			}
+	return sendBatches(ctx, q.Client, q.DLQURL, "send to dead-letter queue", msgs, func(m queue.Dead) types.SendMessageBatchRequestEntry {
+		attrs := map[string]types.MessageAttributeValue{
+			AttrReason:          stringAttr(truncate(m.Reason, 1000)),
+			AttrReasonKind:      stringAttr(queue.DeadKind(m.Body, m.Reason)),
+			AttrSourceMessageID: stringAttr(orDash(m.ID)),
+			AttrReceiveCount:    numberAttr(m.ReceiveCount),
 		}
-		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.DLQURL, Entries: entries})
-		if err != nil {
-			failed = append(failed, part...)
-			errs = append(errs, fmt.Errorf("send to dead-letter queue: %w", err))
-			continue
+		redriveAttrs(attrs, m.Received)
+		e := types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(m.Body)), MessageAttributes: attrs}
+		if fifo {
+			group := m.GroupID
+			if group == "" {
+				group = GroupOf(m.Body)
+			}
+			attrs[AttrGroup] = stringAttr(group)
+			id := DeduplicationID(orDash(m.ID), "dead", strconv.Itoa(m.Attempts()))
+			setFIFO(&e, id, m.Body, id)
 		}
-		for _, f := range out.Failed {
-			i, _ := strconv.Atoi(aws.ToString(f.Id))
-			failed = append(failed, part[i])
-			errs = append(errs, fmt.Errorf("send to dead-letter queue: %s %s", aws.ToString(f.Code), aws.ToString(f.Message)))
-		}
-	}
-	return failed, errors.Join(errs...)
+		return e
+	})
 }
 
 // truncate cuts s to at most n bytes, on a character boundary.

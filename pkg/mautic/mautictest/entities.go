@@ -108,19 +108,10 @@ func entityWhereClause(clause map[string]any, props []string) (rowCond, error) {
 			return !c.null && pred(compare(c.val, val, c.numeric))
 		}
 	}
+	if pred, ok := orderings[expr]; ok {
+		return cmp(pred), nil
+	}
 	switch expr {
-	case "eq":
-		return cmp(func(n int) bool { return n == 0 }), nil
-	case "neq":
-		return cmp(func(n int) bool { return n != 0 }), nil
-	case "lt":
-		return cmp(func(n int) bool { return n < 0 }), nil
-	case "lte":
-		return cmp(func(n int) bool { return n <= 0 }), nil
-	case "gt":
-		return cmp(func(n int) bool { return n > 0 }), nil
-	case "gte":
-		return cmp(func(n int) bool { return n >= 0 }), nil
 	case "like", "notLike":
 		want := expr == "like"
 		return func(r row) bool {

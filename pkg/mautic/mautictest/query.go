@@ -217,19 +217,10 @@ func whereCond(clause map[string]any) (cond, error) {
 			return ok && pred(compare(v, val, numeric))
 		}
 	}
+	if pred, ok := orderings[expr]; ok {
+		return cmp(pred), nil
+	}
 	switch expr {
-	case "eq":
-		return cmp(func(n int) bool { return n == 0 }), nil
-	case "neq":
-		return cmp(func(n int) bool { return n != 0 }), nil
-	case "lt":
-		return cmp(func(n int) bool { return n < 0 }), nil
-	case "lte":
-		return cmp(func(n int) bool { return n <= 0 }), nil
-	case "gt":
-		return cmp(func(n int) bool { return n > 0 }), nil
-	case "gte":
-		return cmp(func(n int) bool { return n >= 0 }), nil
 	case "like", "notLike":
 		want := expr == "like"
 		return func(s *Sim, c *contact) bool {
@@ -544,4 +535,15 @@ func (s *Sim) candidates(rawQuery string) []int {
 		}
 	}
 	return s.order
+}
+
+// orderings are the where expressions that compare a column with a value,
+// as predicates on compare's result: for contacts and for other entities.
+var orderings = map[string]func(int) bool{
+	"eq":  func(n int) bool { return n == 0 },
+	"neq": func(n int) bool { return n != 0 },
+	"lt":  func(n int) bool { return n < 0 },
+	"lte": func(n int) bool { return n <= 0 },
+	"gt":  func(n int) bool { return n > 0 },
+	"gte": func(n int) bool { return n >= 0 },
 }
